@@ -1,0 +1,70 @@
+/** Configuration schemas. Unknown keys are errors, so a typo is named instead of ignored. */
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+export const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const n = parseSize(v);
+  if (n === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid size ${JSON.stringify(v)} (expected e.g. 4096, "512MiB" or "2GiB")`,
+    });
+    return z.NEVER;
+  }
+  return n;
+});
+
+/** A duration, in milliseconds. */
+export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const n = parseDuration(v);
+  if (n === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid duration ${JSON.stringify(v)} (expected e.g. 30, "500ms", "10m")`,
+    });
+    return z.NEVER;
+  }
+  return n;
+});
+
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const name = z
+  .string()
+  .regex(NAME_RE, 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+export const PodConfig = z
+  .object({
+    network: name,
+    name: name,
+    mount: z.string().min(1).optional(),
+    data: z.string().min(1),
+    cache: z
+      .object({
+        ram: size.default(256 * 1024 * 1024),
+      })
+      .strict()
+      .default({ ram: 256 * 1024 * 1024 }),
+    metadata: z
+      .object({
+        /** Group commit window for changes not followed by close/fsync. 0 commits each change at once. */
+        commit_interval: duration.default(10),
+      })
+      .strict()
+      .default({ commit_interval: 10 }),
+    fuse: z
+      .object({
+        entry_timeout: duration.default(30_000),
+        attr_timeout: duration.default(30_000),
+      })
+      .strict()
+      .default({ entry_timeout: 30_000, attr_timeout: 30_000 }),
+  })
+  .strict();
+export type PodConfig = z.infer<typeof PodConfig>;
+
+export const DaemonConfig = z
+  .object({
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  })
+  .strict();
+export type DaemonConfig = z.infer<typeof DaemonConfig>;

@@ -1,0 +1,79 @@
+/**
+ * A pod's mount: a FUSE session serving its file system on a directory, and
+ * the invalidations that show changes made elsewhere at once.
+ */
+import * as fs from 'node:fs';
+import type { Startable } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import type { FileSystem } from '../fs/filesystem.js';
+import { FuseSession } from '../fuse/index.js';
+import { FsAdapter } from './adapter.js';
+
+export interface PodMountOptions {
+  mountpoint: string;
+  /** Shown as the mount's source, e.g. wormhole:NETWORK. */
+  source: string;
+  entryTimeout?: number;
+  attrTimeout?: number;
+  log: Logger;
+}
+
+export class PodMount implements Startable {
+  private session: FuseSession | undefined;
+  private adapter: FsAdapter;
+  /** Set when the kernel ended the session without stop() (someone ran umount). */
+  onLost: () => void = () => {};
+
+  constructor(
+    fsys: FileSystem,
+    private readonly opts: PodMountOptions,
+  ) {
+    this.adapter = new FsAdapter(fsys, {
+      entryTimeout: opts.entryTimeout ?? 30,
+      attrTimeout: opts.attrTimeout ?? 30,
+      log: opts.log,
+    });
+  }
+
+  get mounted(): boolean {
+    return this.session !== undefined;
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(this.opts.mountpoint, { recursive: true });
+    const log = this.opts.log;
+    this.session = await FuseSession.mount(this.adapter, {
+      mountpoint: this.opts.mountpoint,
+      subtype: 'wormhole',
+      fsname: this.opts.source,
+      allowOther: true,
+      defaultPermissions: true,
+      clearStale: true,
+      logger: { warn: (o, m) => log.warn(o, m), debug: (o, m) => log.debug(o, m) },
+    });
+    const session = this.session;
+    void session.closed.then((err) => {
+      if (this.session !== session) return;
+      this.session = undefined;
+      this.adapter.forgetAll();
+      log.warn({ err }, 'the mount was removed from outside');
+      this.onLost();
+    });
+  }
+
+  async stop(): Promise<void> {
+    const s = this.session;
+    if (!s) return;
+    this.session = undefined;
+    await s.unmount();
+    this.adapter.forgetAll();
+  }
+
+  invalidateInode(ino: bigint): Promise<boolean> {
+    return this.session?.notifyInvalInode(ino) ?? Promise.resolve(false);
+  }
+
+  invalidateEntry(parent: bigint, name: Buffer): Promise<boolean> {
+    return this.session?.notifyInvalEntry(parent, name) ?? Promise.resolve(false);
+  }
+}

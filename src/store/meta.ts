@@ -1,0 +1,303 @@
+/**
+ * Typed access to the metadata tables: inodes, directory entries, xattrs,
+ * content versions and their extents. No policy lives here: callers (tree/,
+ * fs/) decide what changes, inside their own transactions.
+ */
+import type { Id } from '../core/ids.js';
+import type { Db, Statement } from './db.js';
+
+export interface Inode {
+  ino: Id;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  size: number;
+  atime: bigint;
+  mtime: bigint;
+  ctime: bigint;
+  btime: bigint;
+  rdev: number;
+  target: Buffer | null;
+  content: Id | null;
+}
+
+export interface DirEntry {
+  id: Id;
+  parent: Id;
+  name: Buffer;
+  ino: Id;
+}
+
+export interface Extent {
+  offset: number;
+  length: number;
+  /** null: a hole, reads as zeros */
+  hash: Buffer | null;
+}
+
+export interface Version {
+  id: Id;
+  ino: Id;
+  base: Id | null;
+  size: number;
+  created: bigint;
+}
+
+type Row = Record<string, unknown>;
+
+function toInode(r: Row): Inode {
+  return {
+    ino: r.ino as bigint,
+    mode: Number(r.mode),
+    uid: Number(r.uid),
+    gid: Number(r.gid),
+    nlink: Number(r.nlink),
+    size: Number(r.size),
+    atime: r.atime as bigint,
+    mtime: r.mtime as bigint,
+    ctime: r.ctime as bigint,
+    btime: r.btime as bigint,
+    rdev: Number(r.rdev),
+    target: (r.target as Buffer | null) ?? null,
+    content: (r.content as bigint | null) ?? null,
+  };
+}
+
+function toEntry(r: Row): DirEntry {
+  return { id: r.id as bigint, parent: r.parent as bigint, name: r.name as Buffer, ino: r.ino as bigint };
+}
+
+/** Columns of `inodes` a setattr may change. */
+export type InodeFields = Partial<Omit<Inode, 'ino'>>;
+const INODE_COLUMNS = new Set([
+  'mode',
+  'uid',
+  'gid',
+  'nlink',
+  'size',
+  'atime',
+  'mtime',
+  'ctime',
+  'btime',
+  'rdev',
+  'target',
+  'content',
+]);
+
+export class MetaStore {
+  private readonly s: Record<string, Statement>;
+  private readonly updates = new Map<string, Statement>();
+  private readonly runTx: (fn: () => unknown) => unknown;
+
+  /**
+   * `beforeStatement` runs before every statement: the group committer opens
+   * its transaction there, so reads run inside it too and skip the WAL's
+   * per-statement read locks.
+   */
+  constructor(
+    readonly db: Db,
+    private readonly beforeStatement: () => void = () => {},
+  ) {
+    this.runTx = db.transaction((fn: () => unknown) => fn());
+    const p = (sql: string) => db.prepare(sql).safeIntegers(true);
+    this.s = {
+      getInode: p('SELECT * FROM inodes WHERE ino = ?'),
+      insertInode: p(
+        `INSERT INTO inodes (ino, mode, uid, gid, nlink, size, atime, mtime, ctime, btime, rdev, target, content)
+         VALUES (@ino, @mode, @uid, @gid, @nlink, @size, @atime, @mtime, @ctime, @btime, @rdev, @target, @content)`,
+      ),
+      deleteInode: p('DELETE FROM inodes WHERE ino = ?'),
+      lookup: p('SELECT * FROM entries WHERE parent = ? AND name = ?'),
+      getEntry: p('SELECT * FROM entries WHERE id = ?'),
+      entriesOf: p('SELECT * FROM entries WHERE ino = ?'),
+      insertEntry: p('INSERT INTO entries (id, parent, name, ino) VALUES (?, ?, ?, ?)'),
+      moveEntry: p('UPDATE entries SET parent = ?, name = ? WHERE id = ?'),
+      deleteEntry: p('DELETE FROM entries WHERE id = ?'),
+      list: p(
+        'SELECT e.id, e.name, e.ino, i.mode FROM entries e JOIN inodes i ON i.ino = e.ino WHERE e.parent = ? AND e.id > ? ORDER BY e.id LIMIT ?',
+      ),
+      hasChildren: p('SELECT 1 FROM entries WHERE parent = ? LIMIT 1'),
+      countChildren: p('SELECT count(*) AS n FROM entries WHERE parent = ?'),
+      getXattr: p('SELECT value FROM xattrs WHERE ino = ? AND name = ?'),
+      listXattrs: p('SELECT name FROM xattrs WHERE ino = ? ORDER BY name'),
+      setXattr: p(
+        'INSERT INTO xattrs (ino, name, value) VALUES (?, ?, ?) ON CONFLICT(ino, name) DO UPDATE SET value = excluded.value',
+      ),
+      removeXattr: p('DELETE FROM xattrs WHERE ino = ? AND name = ?'),
+      removeXattrs: p('DELETE FROM xattrs WHERE ino = ?'),
+      getVersion: p('SELECT * FROM versions WHERE id = ?'),
+      insertVersion: p('INSERT INTO versions (id, ino, base, size, created) VALUES (?, ?, ?, ?, ?)'),
+      deleteVersion: p('DELETE FROM versions WHERE id = ?'),
+      versionsOf: p('SELECT id FROM versions WHERE ino = ?'),
+      extents: p('SELECT offset, length, hash FROM extents WHERE version = ? ORDER BY offset'),
+      insertExtent: p('INSERT INTO extents (version, offset, length, hash) VALUES (?, ?, ?, ?)'),
+      deleteExtents: p('DELETE FROM extents WHERE version = ?'),
+      hashesOf: p('SELECT DISTINCT hash FROM extents WHERE version = ? AND hash IS NOT NULL'),
+      hashUsed: p('SELECT 1 FROM extents WHERE hash = ? LIMIT 1'),
+      orphans: p('SELECT ino FROM inodes WHERE nlink = 0'),
+      counts: p(`SELECT (SELECT count(*) FROM inodes) AS inodes, (SELECT coalesce(sum(size), 0) FROM inodes) AS bytes`),
+    };
+  }
+
+  private st(name: string): Statement {
+    this.beforeStatement();
+    const s = this.s[name];
+    if (!s) throw new Error(`no statement ${name}`);
+    return s;
+  }
+
+  transaction<T>(fn: () => T): T {
+    this.beforeStatement();
+    return this.runTx(fn) as T;
+  }
+
+  // ---- inodes ----------------------------------------------------------------
+
+  getInode(ino: Id): Inode | undefined {
+    const r = this.st('getInode').get(ino) as Row | undefined;
+    return r ? toInode(r) : undefined;
+  }
+
+  insertInode(i: Inode): void {
+    this.st('insertInode').run({
+      ...i,
+      size: BigInt(i.size),
+    });
+  }
+
+  updateInode(ino: Id, fields: InodeFields): void {
+    const keys = Object.keys(fields).filter((k) => (fields as Row)[k] !== undefined);
+    if (keys.length === 0) return;
+    for (const k of keys) if (!INODE_COLUMNS.has(k)) throw new Error(`not an inode column: ${k}`);
+    this.beforeStatement();
+    const sig = keys.join(',');
+    let stmt = this.updates.get(sig);
+    if (!stmt) {
+      stmt = this.db.prepare(`UPDATE inodes SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE ino = @ino`);
+      this.updates.set(sig, stmt);
+    }
+    const params: Row = { ino };
+    for (const k of keys) params[k] = (fields as Row)[k];
+    stmt.run(params);
+  }
+
+  deleteInode(ino: Id): void {
+    this.st('deleteInode').run(ino);
+    this.st('removeXattrs').run(ino);
+  }
+
+  orphans(): Id[] {
+    return (this.st('orphans').all() as Row[]).map((r) => r.ino as bigint);
+  }
+
+  // ---- entries ---------------------------------------------------------------
+
+  lookup(parent: Id, name: Buffer): DirEntry | undefined {
+    const r = this.st('lookup').get(parent, name) as Row | undefined;
+    return r ? toEntry(r) : undefined;
+  }
+
+  getEntry(id: Id): DirEntry | undefined {
+    const r = this.st('getEntry').get(id) as Row | undefined;
+    return r ? toEntry(r) : undefined;
+  }
+
+  entriesOf(ino: Id): DirEntry[] {
+    return (this.st('entriesOf').all(ino) as Row[]).map(toEntry);
+  }
+
+  insertEntry(e: DirEntry): void {
+    this.st('insertEntry').run(e.id, e.parent, e.name, e.ino);
+  }
+
+  moveEntry(id: Id, parent: Id, name: Buffer): void {
+    this.st('moveEntry').run(parent, name, id);
+  }
+
+  deleteEntry(id: Id): void {
+    this.st('deleteEntry').run(id);
+  }
+
+  /** Entries of a directory after entry id `after`, in id order. */
+  list(parent: Id, after: Id, limit: number): Array<{ id: Id; name: Buffer; ino: Id; mode: number }> {
+    return (this.st('list').all(parent, after, limit) as Row[]).map((r) => ({
+      id: r.id as bigint,
+      name: r.name as Buffer,
+      ino: r.ino as bigint,
+      mode: Number(r.mode),
+    }));
+  }
+
+  hasChildren(parent: Id): boolean {
+    return this.st('hasChildren').get(parent) !== undefined;
+  }
+
+  // ---- xattrs ----------------------------------------------------------------
+
+  getXattr(ino: Id, name: Buffer): Buffer | undefined {
+    const r = this.st('getXattr').get(ino, name) as Row | undefined;
+    return r ? (r.value as Buffer) : undefined;
+  }
+
+  listXattrs(ino: Id): Buffer[] {
+    return (this.st('listXattrs').all(ino) as Row[]).map((r) => r.name as Buffer);
+  }
+
+  setXattr(ino: Id, name: Buffer, value: Buffer): void {
+    this.st('setXattr').run(ino, name, value);
+  }
+
+  removeXattr(ino: Id, name: Buffer): boolean {
+    return this.st('removeXattr').run(ino, name).changes > 0;
+  }
+
+  // ---- versions --------------------------------------------------------------
+
+  getVersion(id: Id): Version | undefined {
+    const r = this.st('getVersion').get(id) as Row | undefined;
+    if (!r) return undefined;
+    return {
+      id: r.id as bigint,
+      ino: r.ino as bigint,
+      base: (r.base as bigint | null) ?? null,
+      size: Number(r.size),
+      created: r.created as bigint,
+    };
+  }
+
+  insertVersion(v: Version, extents: Extent[]): void {
+    this.st('insertVersion').run(v.id, v.ino, v.base, BigInt(v.size), v.created);
+    const ins = this.st('insertExtent');
+    for (const e of extents) ins.run(v.id, BigInt(e.offset), BigInt(e.length), e.hash);
+  }
+
+  extents(version: Id): Extent[] {
+    return (this.st('extents').all(version) as Row[]).map((r) => ({
+      offset: Number(r.offset),
+      length: Number(r.length),
+      hash: (r.hash as Buffer | null) ?? null,
+    }));
+  }
+
+  /** Deletes a version; returns the chunk hashes no version references any more. */
+  deleteVersion(id: Id): Buffer[] {
+    const hashes = (this.st('hashesOf').all(id) as Row[]).map((r) => r.hash as Buffer);
+    this.st('deleteExtents').run(id);
+    this.st('deleteVersion').run(id);
+    return hashes.filter((h) => this.st('hashUsed').get(h) === undefined);
+  }
+
+  versionsOf(ino: Id): Id[] {
+    return (this.st('versionsOf').all(ino) as Row[]).map((r) => r.id as bigint);
+  }
+
+  isHashUsed(hash: Buffer): boolean {
+    return this.st('hashUsed').get(hash) !== undefined;
+  }
+
+  counts(): { inodes: number; bytes: number } {
+    const r = this.st('counts').get() as Row;
+    return { inodes: Number(r.inodes), bytes: Number(r.bytes) };
+  }
+}

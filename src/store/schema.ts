@@ -1,0 +1,84 @@
+/** The metadata database schema. Bump SCHEMA_VERSION with every change and add its migration. */
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value ANY
+) STRICT;
+
+-- One row per inode: attributes, symlink target, and the current content version.
+CREATE TABLE IF NOT EXISTS inodes (
+  ino INTEGER PRIMARY KEY,
+  mode INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  gid INTEGER NOT NULL,
+  nlink INTEGER NOT NULL,
+  size INTEGER NOT NULL DEFAULT 0,
+  atime INTEGER NOT NULL,
+  mtime INTEGER NOT NULL,
+  ctime INTEGER NOT NULL,
+  btime INTEGER NOT NULL,
+  rdev INTEGER NOT NULL DEFAULT 0,
+  target BLOB,
+  content INTEGER
+) STRICT;
+
+-- Directory entries: the nodes of the replicated tree. Hard links are several entries of one inode.
+CREATE TABLE IF NOT EXISTS entries (
+  id INTEGER PRIMARY KEY,
+  parent INTEGER NOT NULL,
+  name BLOB NOT NULL,
+  ino INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS entries_by_name ON entries(parent, name);
+CREATE INDEX IF NOT EXISTS entries_by_ino ON entries(ino);
+
+CREATE TABLE IF NOT EXISTS xattrs (
+  ino INTEGER NOT NULL,
+  name BLOB NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (ino, name)
+) STRICT, WITHOUT ROWID;
+
+-- Content versions: each names the version it was based on.
+CREATE TABLE IF NOT EXISTS versions (
+  id INTEGER PRIMARY KEY,
+  ino INTEGER NOT NULL,
+  base INTEGER,
+  size INTEGER NOT NULL,
+  created INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS versions_by_ino ON versions(ino);
+
+-- A version's bytes, in order: a chunk (hash) or a hole of zeros (hash NULL).
+CREATE TABLE IF NOT EXISTS extents (
+  version INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  length INTEGER NOT NULL,
+  hash BLOB,
+  PRIMARY KEY (version, offset)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS extents_by_hash ON extents(hash) WHERE hash IS NOT NULL;
+
+-- Chunks this pod holds. Small ones are kept in chunk_data, the rest as files.
+CREATE TABLE IF NOT EXISTS chunks (
+  hash BLOB PRIMARY KEY,
+  size INTEGER NOT NULL,
+  inline INTEGER NOT NULL,
+  stored INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS chunk_data (
+  hash BLOB PRIMARY KEY,
+  data BLOB NOT NULL
+) STRICT;
+
+-- The operation log of the replicated tree.
+CREATE TABLE IF NOT EXISTS oplog (
+  hlc INTEGER NOT NULL,
+  pod INTEGER NOT NULL,
+  body BLOB NOT NULL,
+  PRIMARY KEY (hlc, pod)
+) STRICT, WITHOUT ROWID;
+`;
