@@ -45,7 +45,9 @@ interface Identity {
 function identity(db: Db): Identity {
   const id = getMeta(db, 'pod_id');
   const prefix = getMeta(db, 'pod_prefix');
-  if (typeof id === 'string' && typeof prefix === 'bigint') return { id, prefix: Number(prefix) };
+  if (typeof id === 'string' && (typeof prefix === 'bigint' || typeof prefix === 'number')) {
+    return { id, prefix: Number(prefix) };
+  }
   const fresh = { id: randomBytes(8).toString('hex'), prefix: randomInt(1, MAX_PREFIX) };
   setMeta(db, 'pod_id', fresh.id);
   setMeta(db, 'pod_prefix', fresh.prefix);
@@ -57,6 +59,7 @@ export class Pod {
   error: string | null = null;
   private db: Db | undefined;
   private checkpointer: Checkpointer | undefined;
+  private compactTimer: NodeJS.Timeout | undefined;
   private chunks: ChunkStore | undefined;
   private meta: MetaStore | undefined;
   private fs: FileSystem | undefined;
@@ -107,7 +110,12 @@ export class Pod {
     const meta = new MetaStore(db, () => committer.open());
     this.meta = meta;
     const tree = new Tree({ meta, ids: new IdAllocator(db, ident.prefix), pod: ident.prefix, committer });
-    const chunks = new ChunkStore({ dir: data, db, ramBytes: this.config.cache.ram });
+    const chunks = new ChunkStore({
+      dir: data,
+      db,
+      ramBytes: this.config.cache.ram,
+      beforeStatement: () => committer.open(),
+    });
     chunks.start();
     this.chunks = chunks;
     const fsys = new FileSystem({
@@ -134,9 +142,14 @@ export class Pod {
       await m.start();
       this.mount = m;
     }
+    this.compactTimer = setInterval(() => {
+      chunks.compact().catch((err) => this.log.warn({ err }, 'pack compaction failed'));
+    }, 60_000);
+    this.compactTimer.unref();
   }
 
   private async close(): Promise<void> {
+    clearInterval(this.compactTimer);
     try {
       await this.mount?.stop();
     } catch (err) {
@@ -149,7 +162,7 @@ export class Pod {
       this.log.warn({ err }, 'closing open files failed');
     }
     this.fs = undefined;
-    this.chunks?.stop();
+    await this.chunks?.stop();
     this.chunks = undefined;
     this.meta = undefined;
     await this.checkpointer?.stop();

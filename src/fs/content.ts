@@ -12,6 +12,8 @@ export function zeros(n: number): Buffer {
 
 export interface ChunkSource {
   get(hash: Buffer): Promise<Buffer>;
+  /** Starts loading a chunk that will probably be read soon. */
+  prefetch?(hash: Buffer): void;
 }
 
 /** Index of the extent containing `off`, or extents.length. */
@@ -29,7 +31,8 @@ export function findExtent(extents: Extent[], off: number): number {
 
 /**
  * Bytes [off, off+len) of a version, clipped to `limit`; ranges past the
- * last extent read as zeros. Returns the pieces in order.
+ * last extent read as zeros. Returns the pieces in order. `ahead` chunks
+ * past the range start loading too (sequential reads).
  */
 export async function readExtents(
   chunks: ChunkSource,
@@ -37,6 +40,7 @@ export async function readExtents(
   limit: number,
   off: number,
   len: number,
+  ahead = 0,
 ): Promise<Buffer[]> {
   const end = Math.min(off + len, limit);
   if (end <= off) return [];
@@ -51,5 +55,15 @@ export async function readExtents(
     pos = e.offset + b;
   }
   if (pos < end) parts.push(zeros(end - pos));
+  if (ahead > 0 && chunks.prefetch) {
+    let n = 0;
+    for (let i = findExtent(extents, end); i < extents.length && n < ahead; i++) {
+      const h = (extents[i] as Extent).hash;
+      if (h) {
+        chunks.prefetch(h);
+        n++;
+      }
+    }
+  }
   return Promise.all(parts);
 }

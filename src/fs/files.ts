@@ -14,7 +14,6 @@ import {
 } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import { nowNs } from '../core/time.js';
-import type { Extent } from '../store/meta.js';
 import { rechunk } from './commit.js';
 import type { FsCore, Handle } from './core.js';
 import type { FileState } from './file-state.js';
@@ -36,28 +35,20 @@ export function handle(core: FsCore, fh: bigint): Handle {
 async function commitLocked(core: FsCore, s: FileState): Promise<void> {
   const d = s.dirty;
   if (!d?.changed) return;
-  const stored: Buffer[] = [];
-  const sink = {
-    get: (h: Buffer) => core.chunks.get(h),
-    put: async (h: Buffer, data: Buffer) => {
-      stored.push(h);
-      await core.chunks.put(h, data);
-    },
-  };
-  let extents: Extent[];
   try {
-    extents = await rechunk(sink, d);
+    const extents = await rechunk(core.chunks, d);
     const version = core.tree.newId();
     core.tree.apply([
       { kind: 'content', ino: s.ino, version, base: d.base, size: d.size, extents, mtime: d.mtime, time: nowNs() },
     ]);
-    s.version = version;
     core.tree.commitNow();
+    s.version = version;
+    s.extents = extents;
   } finally {
-    core.chunks.release(stored);
-    core.collect(stored);
+    const held = [...d.held, ...d.streams.flatMap((st) => st.chunks.map((c) => c.hash))];
+    core.chunks.release(held);
+    core.collect(held);
   }
-  s.extents = extents;
   s.size = d.size;
   s.dirty = null;
   await d.staging.close();
@@ -121,7 +112,7 @@ export async function write(core: FsCore, fh: bigint, offset: number, data: Buff
   core.writable();
   const s = core.fileState(h.ino);
   await s.lock.run(async () => {
-    const d = s.startDirty(core.staging, nowNs());
+    const d = s.startDirty(core.staging, nowNs(), core.chunks);
     await d.write(offset, data, nowNs());
   });
   return data.length;
@@ -172,7 +163,7 @@ export async function truncate(core: FsCore, ino: Id, size: number): Promise<voi
   try {
     await s.lock.run(async () => {
       const now = nowNs();
-      s.startDirty(core.staging, now).truncate(size, now);
+      await s.startDirty(core.staging, now, core.chunks).truncate(size, now);
       await commitLocked(core, s);
     });
   } finally {
@@ -202,7 +193,7 @@ export async function fallocate(core: FsCore, fh: bigint, offset: number, length
   const s = core.fileState(h.ino);
   await s.lock.run(async () => {
     const now = nowNs();
-    const d = s.startDirty(core.staging, now);
+    const d = s.startDirty(core.staging, now, core.chunks);
     const end = offset + length;
     if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
       const stop = mode & FALLOC_FL_KEEP_SIZE ? Math.min(end, d.size) : end;
@@ -210,7 +201,7 @@ export async function fallocate(core: FsCore, fh: bigint, offset: number, length
       for (let p = offset; p < stop; p += zero.length)
         await d.write(p, zero.subarray(0, Math.min(zero.length, stop - p)), now);
     }
-    if (!(mode & FALLOC_FL_KEEP_SIZE) && end > d.size) d.truncate(end, now);
+    if (!(mode & FALLOC_FL_KEEP_SIZE) && end > d.size) await d.truncate(end, now);
   });
 }
 

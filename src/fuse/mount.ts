@@ -168,3 +168,19 @@ export async function clearStaleMount(mountpoint: string, subtype: string): Prom
   }
   return true;
 }
+
+/**
+ * Sets the kernel's read-ahead for a mount (its backing device info), so
+ * sequential reads arrive as large, parallel requests. `dev` is the st_dev
+ * of the mount. Returns false if the setting could not be written.
+ */
+export function setReadahead(dev: number, kb: number): boolean {
+  const major = (dev >>> 8) & 0xfff;
+  const minor = (dev & 0xff) | ((dev >>> 12) & 0xfff00);
+  try {
+    fs.writeFileSync(`/sys/class/bdi/${major}:${minor}/read_ahead_kb`, String(kb));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -10,7 +10,7 @@ import * as abi from './abi.js';
 import { InitFlag, Op } from './abi.js';
 import { FuseChannel } from './channel.js';
 import * as codec from './codec.js';
-import { abortConnection, clearStaleMount, type MountOptions, mountFuse, unmount } from './mount.js';
+import { abortConnection, clearStaleMount, type MountOptions, mountFuse, setReadahead, unmount } from './mount.js';
 import type { ConnectionInfo, FuseOperations, Request } from './types.js';
 
 const ERRNO = osConstants.errno as Record<string, number>;
@@ -39,6 +39,8 @@ export interface SessionOptions {
   writebackCache?: boolean;
   /** Clear a stale mount of ours on the mount point first. */
   clearStale?: boolean;
+  /** Kernel read-ahead for the mount, in KiB (default: the kernel's, 128). */
+  readaheadKb?: number;
   /** Keep polling this many milliseconds after each request (see ChannelOptions); default 2. */
   pollWindowMs?: number;
   logger?: DriverLogger;
@@ -150,6 +152,7 @@ export class FuseSession {
     } catch {
       this.dev = undefined;
     }
+    if (this.dev !== undefined && this.opts.readaheadKb) setReadahead(this.dev, this.opts.readaheadKb);
   }
 
   /**

@@ -6,7 +6,10 @@ import * as fs from 'node:fs';
 import type { Startable } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { FileSystem } from '../fs/filesystem.js';
-import { FuseSession } from '../fuse/index.js';
+import { clearStaleMount, FuseSession } from '../fuse/index.js';
+
+const SUBTYPE = 'wormhole';
+
 import { FsAdapter } from './adapter.js';
 
 export interface PodMountOptions {
@@ -40,15 +43,18 @@ export class PodMount implements Startable {
   }
 
   async start(): Promise<void> {
+    // A mount left by a daemon that died answers ENOTCONN to everything: clear it before touching the directory.
+    if (await clearStaleMount(this.opts.mountpoint, SUBTYPE)) this.opts.log.warn('cleared a stale mount');
     fs.mkdirSync(this.opts.mountpoint, { recursive: true });
     const log = this.opts.log;
     this.session = await FuseSession.mount(this.adapter, {
       mountpoint: this.opts.mountpoint,
-      subtype: 'wormhole',
+      subtype: SUBTYPE,
       fsname: this.opts.source,
       allowOther: true,
       defaultPermissions: true,
-      clearStale: true,
+      clearStale: false,
+      readaheadKb: 4096,
       logger: { warn: (o, m) => log.warn(o, m), debug: (o, m) => log.debug(o, m) },
     });
     const session = this.session;

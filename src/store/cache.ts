@@ -36,12 +36,8 @@ export class RamCache<K = string> {
   }
 
   set(key: K, value: Buffer): void {
+    this.delete(key);
     if (value.length > this.budget) return;
-    const old = this.map.get(key);
-    if (old) {
-      this.used -= old.length;
-      this.map.delete(key);
-    }
     this.map.set(key, value);
     this.used += value.length;
     this.evict();

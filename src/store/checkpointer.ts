@@ -4,6 +4,7 @@
  * never checkpoints by itself (wal_autocheckpoint = 0); a PASSIVE checkpoint
  * runs alongside its writes.
  */
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 const WORKER_SOURCE = `
@@ -39,11 +40,12 @@ export interface CheckpointerOptions {
 
 export class Checkpointer {
   private worker: Worker | undefined;
+  private exited: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: CheckpointerOptions) {}
 
   start(): void {
-    const sqlite = new URL('../../../node_modules/better-sqlite3/lib/index.js', import.meta.url).pathname;
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { file: this.opts.file, sqlite, intervalMs: this.opts.intervalMs ?? 1000 },
@@ -52,6 +54,8 @@ export class Checkpointer {
       if (!m.ok) this.opts.onError?.(m.error ?? 'checkpoint failed');
     });
     this.worker.on('error', (err) => this.opts.onError?.(err.message));
+    const w = this.worker;
+    this.exited = new Promise((resolve) => w.once('exit', () => resolve()));
     this.worker.unref();
   }
 
@@ -59,8 +63,7 @@ export class Checkpointer {
     const w = this.worker;
     this.worker = undefined;
     if (!w) return;
-    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     w.postMessage('stop');
-    await exited;
+    await this.exited;
   }
 }

@@ -68,6 +68,8 @@ export function getMeta(db: Db, key: string): unknown {
 }
 
 export function setMeta(db: Db, key: string, value: string | number | bigint | Buffer): void {
+  // better-sqlite3 binds JS numbers as REAL; integers are kept as integers.
+  if (typeof value === 'number' && Number.isInteger(value)) value = BigInt(value);
   db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
     key,
     value,

@@ -40,4 +40,9 @@ export class IdAllocator {
     this.save.run(this.next);
     this.saved = this.next;
   }
+
+  /** The transaction that ran persist() rolled back: record the counter again next time. */
+  rolledBack(): void {
+    this.saved = -1n;
+  }
 }

@@ -61,17 +61,26 @@ CREATE TABLE IF NOT EXISTS extents (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS extents_by_hash ON extents(hash) WHERE hash IS NOT NULL;
 
--- Chunks this pod holds. Small ones are kept in chunk_data, the rest as files.
+-- Chunks this pod holds: small ones in chunk_data, the others appended to pack files.
 CREATE TABLE IF NOT EXISTS chunks (
   hash BLOB PRIMARY KEY,
   size INTEGER NOT NULL,
-  inline INTEGER NOT NULL,
+  pack INTEGER,
+  offset INTEGER,
   stored INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack) WHERE pack IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS chunk_data (
   hash BLOB PRIMARY KEY,
   data BLOB NOT NULL
+) STRICT;
+
+-- Pack files: bytes appended (end) and bytes still referenced by a chunk (live).
+CREATE TABLE IF NOT EXISTS packs (
+  id INTEGER PRIMARY KEY,
+  end INTEGER NOT NULL,
+  live INTEGER NOT NULL
 ) STRICT;
 
 -- The operation log of the replicated tree.

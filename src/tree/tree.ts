@@ -78,7 +78,7 @@ export class Tree {
   apply(ops: TreeOp[]): Timestamp[] {
     this.committer?.open();
     const freed: Buffer[] = [];
-    const stamps = this.meta.transaction(() => {
+    const stamps = this.atomically(() => {
       this.ids.persist();
       this.beforeApply();
       const out: Timestamp[] = [];
@@ -98,13 +98,22 @@ export class Tree {
   purge(ino: Id): void {
     this.committer?.open();
     const freed: Buffer[] = [];
-    this.meta.transaction(() => {
+    this.atomically(() => {
       const inode = this.meta.getInode(ino);
       if (!inode || inode.nlink > 0) return;
       for (const v of this.meta.versionsOf(ino)) freed.push(...this.meta.deleteVersion(v));
       this.meta.deleteInode(ino);
     });
     if (freed.length) this.onFreed(freed);
+  }
+
+  private atomically<T>(fn: () => T): T {
+    try {
+      return this.meta.transaction(fn);
+    } catch (err) {
+      this.ids.rolledBack();
+      throw err;
+    }
   }
 
   /** Commits every change made so far (a durability point). */
