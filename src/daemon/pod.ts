@@ -115,6 +115,7 @@ export class Pod {
       db,
       ramBytes: this.config.cache.ram,
       beforeStatement: () => committer.open(),
+      commit: () => committer.flush(),
     });
     chunks.start();
     this.chunks = chunks;
@@ -142,6 +143,10 @@ export class Pod {
       await m.start();
       this.mount = m;
     }
+    chunks
+      .sweep((h) => meta.isHashUsed(h))
+      .then((n) => n && this.log.info({ chunks: n }, 'dropped chunks no file uses'))
+      .catch((err) => this.log.warn({ err }, 'chunk sweep failed'));
     this.compactTimer = setInterval(() => {
       chunks.compact().catch((err) => this.log.warn({ err }, 'pack compaction failed'));
     }, 60_000);

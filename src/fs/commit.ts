@@ -88,7 +88,9 @@ export async function rechunk(store: ContentStore, d: Dirty): Promise<Extent[]> 
   while (k < base.length) {
     const e = base[k] as Extent;
     const end = e.offset + e.length;
-    if (end > dirtyStart || (end === dirtyStart && end === d.baseSize)) break;
+    // An extent ending where the change starts is kept only if its end was cut by content, not by EOF or a hole.
+    const next = base[k + 1];
+    if (end > dirtyStart || (end === dirtyStart && e.hash !== null && (!next || next.hash === null))) break;
     k++;
   }
   const out: Extent[] = base.slice(0, k);

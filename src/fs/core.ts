@@ -88,6 +88,13 @@ export class FsCore {
     return i;
   }
 
+  /** A directory that can take new entries: a removed one, still open somewhere, cannot. */
+  liveDir(ino: Id): Inode {
+    const i = this.dir(ino);
+    if (i.nlink === 0) throw new NotFoundError(`directory ${ino} was removed`);
+    return i;
+  }
+
   checkName(name: Buffer): void {
     if (name.length === 0 || name.includes(0x2f) || name.includes(0)) {
       throw new InvalidArgumentError(`invalid file name ${JSON.stringify(name.toString())}`);

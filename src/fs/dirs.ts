@@ -13,7 +13,7 @@ export function lookup(core: FsCore, parent: Id, name: Buffer): Attributes {
 export function mkdir(core: FsCore, caller: Caller, parent: Id, name: Buffer, mode: number): Attributes {
   core.writable();
   core.checkName(name);
-  const dir = core.dir(parent);
+  const dir = core.liveDir(parent);
   if (core.meta.lookup(parent, name)) throw new ExistsError(`${name.toString()} exists`);
   const o = core.owner(caller, dir, S_IFDIR | (mode & 0o7777));
   const ino = core.tree.newId();

@@ -16,7 +16,7 @@ import type { Id } from '../core/ids.js';
 import { nowNs } from '../core/time.js';
 import { rechunk } from './commit.js';
 import type { FsCore, Handle } from './core.js';
-import type { FileState } from './file-state.js';
+import type { Dirty, FileState } from './file-state.js';
 import { create as createNode } from './nodes.js';
 import { type Attributes, type Caller, isDirMode, S_IFREG } from './types.js';
 
@@ -31,26 +31,32 @@ export function handle(core: FsCore, fh: bigint): Handle {
   return h;
 }
 
-/** Commits the staged changes of an open file; the caller holds its lock. */
+/**
+ * Commits the staged changes of an open file; the caller holds its lock. If
+ * it fails, the changes stay staged (and their chunks held) for a retry.
+ */
 async function commitLocked(core: FsCore, s: FileState): Promise<void> {
   const d = s.dirty;
   if (!d?.changed) return;
-  try {
-    const extents = await rechunk(core.chunks, d);
-    const version = core.tree.newId();
-    core.tree.apply([
-      { kind: 'content', ino: s.ino, version, base: d.base, size: d.size, extents, mtime: d.mtime, time: nowNs() },
-    ]);
-    core.tree.commitNow();
-    s.version = version;
-    s.extents = extents;
-  } finally {
-    const held = [...d.held, ...d.streams.flatMap((st) => st.chunks.map((c) => c.hash))];
-    core.chunks.release(held);
-    core.collect(held);
-  }
+  const extents = await rechunk(core.chunks, d);
+  const version = core.tree.newId();
+  core.tree.apply([
+    { kind: 'content', ino: s.ino, version, base: d.base, size: d.size, extents, mtime: d.mtime, time: nowNs() },
+  ]);
+  core.tree.commitNow();
+  s.version = version;
+  s.extents = extents;
   s.size = d.size;
   s.dirty = null;
+  await discard(core, d);
+}
+
+/** Ends a set of staged changes, committed or abandoned: their chunks are released, unused ones collected. */
+export async function discard(core: FsCore, d: Dirty): Promise<void> {
+  const held = [...d.held, ...d.streams.flatMap((st) => st.chunks.map((c) => c.hash))];
+  for (const st of d.streams) st.abort();
+  core.chunks.release(held);
+  core.collect(held);
   await d.staging.close();
 }
 
@@ -91,6 +97,7 @@ export async function create(
   flags: number,
 ): Promise<{ attrs: Attributes; fh: bigint }> {
   const existing = core.child(parent, name);
+  if (!existing) core.liveDir(parent);
   if (existing) {
     if (flags & O_EXCL) throw new ExistsError(`${name.toString()} exists`);
     const fh = await open(core, existing.ino, flags);
@@ -109,7 +116,9 @@ export async function read(core: FsCore, fh: bigint, offset: number, size: numbe
 
 export async function write(core: FsCore, fh: bigint, offset: number, data: Buffer): Promise<number> {
   const h = handle(core, fh);
+  if (!h.writable) throw new BadHandleError(`file ${fh} is not open for writing`);
   core.writable();
+  if (data.length === 0) return 0;
   const s = core.fileState(h.ino);
   await s.lock.run(async () => {
     const d = s.startDirty(core.staging, nowNs(), core.chunks);
@@ -147,7 +156,7 @@ export async function release(core: FsCore, fh: bigint): Promise<void> {
   } finally {
     if (s.handles === 0) {
       core.files.delete(h.ino);
-      await s.dirty?.staging.close();
+      if (s.dirty) await discard(core, s.dirty);
       core.maybePurge(h.ino);
     }
   }
@@ -171,7 +180,7 @@ export async function truncate(core: FsCore, ino: Id, size: number): Promise<voi
       s.handles--;
       if (s.handles === 0) {
         core.files.delete(ino);
-        await s.dirty?.staging.close();
+        if (s.dirty) await discard(core, s.dirty);
       }
     }
   }

@@ -25,7 +25,7 @@ export function create(
 ): Attributes {
   core.writable();
   core.checkName(name);
-  const dir = core.dir(parent);
+  const dir = core.liveDir(parent);
   if (core.meta.lookup(parent, name)) throw new ExistsError(`${name.toString()} exists`);
   const o = core.owner(caller, dir, mode);
   const ino = core.tree.newId();
@@ -65,7 +65,7 @@ export function readlink(core: FsCore, ino: Id): Buffer {
 export function link(core: FsCore, ino: Id, parent: Id, name: Buffer): Attributes {
   core.writable();
   core.checkName(name);
-  core.dir(parent);
+  core.liveDir(parent);
   const inode = core.inode(ino);
   if (isDirMode(inode.mode)) throw new NotPermittedError('directories cannot be hard-linked');
   if (inode.nlink >= LINK_MAX) throw new TooManyLinksError(`inode ${ino} has ${inode.nlink} links`);

@@ -22,6 +22,7 @@ export function rename(core: FsCore, parent: Id, name: Buffer, newParent: Id, ne
     throw new InvalidArgumentError(`unsupported rename flags ${flags}`);
   }
   core.checkName(newName);
+  core.liveDir(newParent);
   const src = core.mustChild(parent, name);
   const dst = core.child(newParent, newName);
   const srcDir = isDirMode(core.inode(src.ino).mode);
@@ -45,8 +46,8 @@ export function rename(core: FsCore, parent: Id, name: Buffer, newParent: Id, ne
     throw new InvalidArgumentError('cannot move a directory below itself');
   const ops: TreeOp[] = [];
   if (dst) {
+    if (flags & RENAME_NOREPLACE && dst.id !== src.id) throw new ExistsError(`${newName.toString()} exists`);
     if (dst.id === src.id || dst.ino === src.ino) return;
-    if (flags & RENAME_NOREPLACE) throw new ExistsError(`${newName.toString()} exists`);
     const dstDir = isDirMode(core.inode(dst.ino).mode);
     if (srcDir && !dstDir) throw new NotDirectoryError(`${newName.toString()} is not a directory`);
     if (!srcDir && dstDir) throw new IsDirectoryError(`${newName.toString()} is a directory`);

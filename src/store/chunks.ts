@@ -31,6 +31,8 @@ export interface ChunkStoreOptions {
   packMax?: number;
   /** Runs before statements that change the index (the group committer opens its transaction). */
   beforeStatement?: () => void;
+  /** Commits the index now (the group committer's flush): compaction needs moved chunks committed. */
+  commit?: () => void;
 }
 
 /** SHA-256 off the event loop for big buffers (WebCrypto runs in the thread pool). */
@@ -125,6 +127,7 @@ export class ChunkStore {
   private readonly s: ReturnType<typeof prepare>;
   private readonly readers: PackReaders;
   private readonly beforeStatement: () => void;
+  private readonly commitNow: () => void;
   private pipeline: ChunkPipeline | undefined;
   private readonly packMax: number;
   /** The pack the worker writes now: never compacted. */
@@ -142,6 +145,7 @@ export class ChunkStore {
     this.dir = opts.dir;
     this.packDir = path.join(opts.dir, 'packs');
     this.beforeStatement = opts.beforeStatement ?? (() => {});
+    this.commitNow = opts.commit ?? (() => {});
     this.inlineMax = opts.inlineMax ?? 64 * 1024;
     this.packMax = opts.packMax ?? 256 * 1024 * 1024;
     this.cache = new RamCache<string>(opts.ramBytes ?? 256 * 1024 * 1024);
@@ -389,6 +393,7 @@ export class ChunkStore {
     let reclaimed = 0;
     for (const p of this.packs()) {
       if (p.id >= this.activePack || p.live >= p.end * ratio || !this.pipeline) continue;
+      const written = new Set<number>();
       for (const c of this.s.inPack.all(p.id) as Array<{ hash: Buffer; size: number; offset: number }>) {
         let data: Buffer;
         try {
@@ -398,6 +403,8 @@ export class ChunkStore {
         }
         if (!(await sha256(data)).equals(c.hash)) continue;
         const place = await this.pipe.append(data);
+        written.add(place.pack);
+        this.beforeStatement();
         if (place.pack > this.activePack) this.activePack = place.pack;
         if (this.s.move.run(place.pack, place.offset, c.hash, p.id, c.offset).changes > 0) {
           this.s.packGrow.run(place.pack, place.offset + c.size, c.size);
@@ -406,12 +413,36 @@ export class ChunkStore {
           this.s.packGrow.run(place.pack, place.offset + c.size, 0);
         }
       }
+      // The moved chunks must be on disk and listed at their new place before their old copies go.
+      await this.pipe.sync([...written]);
+      this.commitNow();
       if ((this.s.inPack.all(p.id) as unknown[]).length > 0) continue;
+      this.beforeStatement();
       this.s.packDel.run(p.id);
+      this.commitNow();
       await this.readers.close(p.id);
       await fsp.rm(this.readers.path(p.id), { force: true });
       reclaimed += p.end;
     }
     return reclaimed;
+  }
+
+  /**
+   * Drops the chunks nothing uses any more (not referenced by `isUsed`, not
+   * held): run after a restart, when holds of changes that never committed
+   * are gone. Yields to the event loop between batches.
+   */
+  async sweep(isUsed: (hash: Hash) => boolean): Promise<number> {
+    let dropped = 0;
+    const all = this.allHashes();
+    for (let i = 0; i < all.length; i++) {
+      const h = all[i] as Hash;
+      if (!this.isHeld(h) && !isUsed(h)) {
+        this.drop(h);
+        dropped++;
+      }
+      if (i % 1000 === 999) await new Promise((r) => setImmediate(r));
+    }
+    return dropped;
   }
 }

@@ -12,7 +12,6 @@ const COUNTER_MAX = (1n << COUNTER_BITS) - 1n;
 
 export class IdAllocator {
   private next: bigint;
-  private saved: bigint;
   private readonly save: Statement;
 
   constructor(
@@ -21,7 +20,6 @@ export class IdAllocator {
   ) {
     const hwm = getMeta(db, 'id_next');
     this.next = typeof hwm === 'bigint' ? hwm : 16n;
-    this.saved = this.next;
     this.save = db.prepare(
       `INSERT INTO meta (key, value) VALUES ('id_next', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
     );
@@ -34,15 +32,12 @@ export class IdAllocator {
     return id;
   }
 
-  /** Records the counter; call inside the transaction that commits the ids' use. */
+  /**
+   * Records the counter; call inside the transaction that commits the ids'
+   * use. Always written: the previous write may have rolled back with its
+   * transaction.
+   */
   persist(): void {
-    if (this.saved === this.next) return;
     this.save.run(this.next);
-    this.saved = this.next;
-  }
-
-  /** The transaction that ran persist() rolled back: record the counter again next time. */
-  rolledBack(): void {
-    this.saved = -1n;
   }
 }

@@ -89,6 +89,9 @@ export class MetaStore {
   private readonly s: Record<string, Statement>;
   private readonly updates = new Map<string, Statement>();
   private readonly runTx: (fn: () => unknown) => unknown;
+  /** Recently used inodes, kept in step with every write below; cleared when a transaction rolls back. */
+  private readonly inodes = new Map<Id, Inode>();
+  private static readonly INODE_CACHE = 8192;
 
   /**
    * `beforeStatement` runs before every statement: the group committer opens
@@ -149,14 +152,32 @@ export class MetaStore {
 
   transaction<T>(fn: () => T): T {
     this.beforeStatement();
-    return this.runTx(fn) as T;
+    try {
+      return this.runTx(fn) as T;
+    } catch (err) {
+      this.inodes.clear();
+      throw err;
+    }
   }
 
   // ---- inodes ----------------------------------------------------------------
 
+  private remember(i: Inode): void {
+    if (this.inodes.size >= MetaStore.INODE_CACHE) {
+      const first = this.inodes.keys().next();
+      if (!first.done) this.inodes.delete(first.value);
+    }
+    this.inodes.set(i.ino, i);
+  }
+
   getInode(ino: Id): Inode | undefined {
+    const hit = this.inodes.get(ino);
+    if (hit) return hit;
     const r = this.st('getInode').get(ino) as Row | undefined;
-    return r ? toInode(r) : undefined;
+    if (!r) return undefined;
+    const i = toInode(r);
+    this.remember(i);
+    return i;
   }
 
   insertInode(i: Inode): void {
@@ -164,6 +185,7 @@ export class MetaStore {
       ...i,
       size: BigInt(i.size),
     });
+    this.remember({ ...i });
   }
 
   updateInode(ino: Id, fields: InodeFields): void {
@@ -180,9 +202,16 @@ export class MetaStore {
     const params: Row = { ino };
     for (const k of keys) params[k] = (fields as Row)[k];
     stmt.run(params);
+    const cached = this.inodes.get(ino);
+    if (cached)
+      this.inodes.set(ino, {
+        ...cached,
+        ...(Object.fromEntries(keys.map((k) => [k, (fields as Row)[k]])) as InodeFields),
+      });
   }
 
   deleteInode(ino: Id): void {
+    this.inodes.delete(ino);
     this.st('deleteInode').run(ino);
     this.st('removeXattrs').run(ino);
   }

@@ -109,7 +109,7 @@ let nextPack = firstPack;
 function packPath(id) { return path.join(packDir, String(id).padStart(8, '0') + '.pack'); }
 function active() {
   if (pack && pack.end < packMax) return pack;
-  if (pack) fs.closeSync(pack.fd);
+  if (pack) { const fd = pack.fd; pack = null; fs.closeSync(fd); }
   const id = nextPack++;
   pack = { id, fd: fs.openSync(packPath(id), 'wx', 0o600), end: 0 };
   return pack;
@@ -232,6 +232,7 @@ export class ChunkStream {
   private ended = false;
   private waiters: Array<() => void> = [];
   private endResolve: (() => void) | undefined;
+  private ending: Promise<void> | undefined;
   private readonly cap: number;
   /** Called with each chunk as it is stored (before it is listed in `chunks`). */
   onChunk: (c: ChunkRef) => void = () => {};
@@ -315,11 +316,11 @@ export class ChunkStream {
   /** Ends the stream: the last chunk is cut; resolves with every chunk. */
   async end(): Promise<ChunkRef[]> {
     if (!this.ended) {
-      const done = new Promise<void>((r) => {
+      this.ending ??= new Promise<void>((r) => {
         this.endResolve = r;
+        this.pipeline.toCutter({ t: 'end', id: this.id });
       });
-      this.pipeline.toCutter({ t: 'end', id: this.id });
-      await done;
+      await this.ending;
     }
     if (this.error) throw this.error;
     return this.chunks;
@@ -329,7 +330,7 @@ export class ChunkStream {
   abort(): void {
     if (this.ended) return;
     this.ended = true;
-    this.pipeline.toCutter({ t: 'drop', id: this.id });
+    this.pipeline.drop(this.id);
     this.pipeline.finished(this, false);
     this.wake();
     this.endResolve?.();
@@ -438,6 +439,11 @@ export class ChunkPipeline {
 
   async stop(): Promise<void> {
     for (const s of [...this.streams.values()]) s.abort();
+    const stopped = new Error('the chunk pipeline stopped');
+    for (const p of this.puts.values()) p.reject(stopped);
+    this.puts.clear();
+    for (const p of this.syncs.values()) p.reject(stopped);
+    this.syncs.clear();
     const workers = [this.cutter, this.store];
     this.cutter = undefined;
     this.store = undefined;
@@ -446,12 +452,23 @@ export class ChunkPipeline {
 
   /** A new stream, with a ring of its own for as long as it lives. */
   open(): ChunkStream {
+    if (!this.cutter) throw new Error('the chunk pipeline is stopped');
     const ring = this.rings.pop() ?? new SharedArrayBuffer(this.ringBytes);
     const s = new ChunkStream(this, this.nextId++, Buffer.from(ring));
     this.streams.set(s.id, s);
     this.ringOf.set(s.id, ring);
     this.toCutter({ t: 'open', id: s.id, ring });
+    this.updateRef();
     return s;
+  }
+
+  /** Workers keep the process alive only while they have work: an in-process user must not exit mid-commit. */
+  private updateRef(): void {
+    const busy = this.streams.size + this.puts.size + this.syncs.size > 0;
+    for (const w of [this.cutter, this.store]) {
+      if (busy) w?.ref();
+      else w?.unref();
+    }
   }
 
   private request<T>(
@@ -461,10 +478,12 @@ export class ChunkPipeline {
   ): Promise<T> {
     if (!this.store) return Promise.reject(new Error('the chunk pipeline is stopped'));
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const p = new Promise<T>((resolve, reject) => {
       map.set(id, { resolve, reject });
       this.store?.postMessage({ ...msg, id }, transfer);
     });
+    this.updateRef();
+    return p.finally(() => this.updateRef());
   }
 
   /** fdatasync the given packs and the pack directory, in the store worker. */
@@ -484,6 +503,11 @@ export class ChunkPipeline {
     return this.request(this.puts, { t: 'put', data: ab }, [ab]);
   }
 
+  /** @internal Tells the workers to forget a stream (nothing to do once stopped). */
+  drop(id: number): void {
+    this.cutter?.postMessage({ t: 'drop', id });
+  }
+
   /** @internal */
   toCutter(msg: object): void {
     if (!this.cutter) throw new Error('the chunk pipeline is stopped');
@@ -493,6 +517,7 @@ export class ChunkPipeline {
   /** @internal A stream is over; its ring is reused only once the workers are done with it. */
   finished(s: ChunkStream, clean: boolean): void {
     this.streams.delete(s.id);
+    this.updateRef();
     const ring = this.ringOf.get(s.id);
     this.ringOf.delete(s.id);
     if (ring && clean && this.rings.length < (this.opts.ringsKept ?? 4)) this.rings.push(ring);

@@ -108,12 +108,7 @@ export class Tree {
   }
 
   private atomically<T>(fn: () => T): T {
-    try {
-      return this.meta.transaction(fn);
-    } catch (err) {
-      this.ids.rolledBack();
-      throw err;
-    }
+    return this.meta.transaction(fn);
   }
 
   /** Commits every change made so far (a durability point). */
