@@ -138,6 +138,8 @@ export class FsCore {
       ctime: d?.changed && d.ctime > inode.ctime ? d.ctime : inode.ctime,
       btime: inode.btime,
       rdev: inode.rdev,
+      // While writes are staged, count them as stored: st_blocks may only overstate a sparse file briefly.
+      used: d ? Math.max(inode.used, d.size) : inode.used,
     };
   }
 

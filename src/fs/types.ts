@@ -22,6 +22,8 @@ export interface Attributes {
   ctime: bigint;
   btime: bigint;
   rdev: number;
+  /** Bytes stored (holes excluded): what st_blocks counts. */
+  used: number;
 }
 
 export interface Listing {

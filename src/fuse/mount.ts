@@ -135,12 +135,17 @@ export function isMounted(mountpoint: string): boolean {
   return listMounts().some((m) => m.mountpoint === p);
 }
 
+/**
+ * Is a process still serving the mount? A stat may be answered from the
+ * kernel's attribute cache even when the server is gone; opening the
+ * directory always asks the server (ENOTCONN when it is dead).
+ */
 function probe(p: string, timeoutMs: number): Promise<'live' | 'dead' | 'hung'> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve('hung'), timeoutMs);
-    fs.stat(p, (err) => {
+    fs.readdir(p, (err) => {
       clearTimeout(timer);
-      resolve(err && (err as NodeJS.ErrnoException).code === 'ENOTCONN' ? 'dead' : err ? 'dead' : 'live');
+      resolve(err ? 'dead' : 'live');
     });
   });
 }

@@ -37,7 +37,7 @@ export function toAttr(a: Attributes): Attr {
   return {
     ino: a.ino,
     size: a.size,
-    blocks: Math.ceil(a.size / 4096) * 8,
+    blocks: Math.ceil(a.used / 4096) * 8,
     atime: a.atime,
     mtime: a.mtime,
     ctime: a.ctime,

@@ -42,6 +42,7 @@ function addInode(meta: MetaStore, ino: bigint): void {
     rdev: 0,
     target: null,
     content: null,
+    used: 0,
   });
 }
 

@@ -26,6 +26,7 @@ function inode(ino: bigint, over: Partial<Inode> = {}): Inode {
     rdev: 0,
     target: null,
     content: null,
+    used: 0,
     ...over,
   };
 }

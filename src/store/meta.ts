@@ -20,6 +20,8 @@ export interface Inode {
   rdev: number;
   target: Buffer | null;
   content: Id | null;
+  /** Bytes of the content that are stored (holes excluded). */
+  used: number;
 }
 
 export interface DirEntry {
@@ -61,6 +63,7 @@ function toInode(r: Row): Inode {
     rdev: Number(r.rdev),
     target: (r.target as Buffer | null) ?? null,
     content: (r.content as bigint | null) ?? null,
+    used: Number(r.used ?? 0),
   };
 }
 
@@ -83,6 +86,7 @@ const INODE_COLUMNS = new Set([
   'rdev',
   'target',
   'content',
+  'used',
 ]);
 
 export class MetaStore {
@@ -107,8 +111,8 @@ export class MetaStore {
     this.s = {
       getInode: p('SELECT * FROM inodes WHERE ino = ?'),
       insertInode: p(
-        `INSERT INTO inodes (ino, mode, uid, gid, nlink, size, atime, mtime, ctime, btime, rdev, target, content)
-         VALUES (@ino, @mode, @uid, @gid, @nlink, @size, @atime, @mtime, @ctime, @btime, @rdev, @target, @content)`,
+        `INSERT INTO inodes (ino, mode, uid, gid, nlink, size, atime, mtime, ctime, btime, rdev, target, content, used)
+         VALUES (@ino, @mode, @uid, @gid, @nlink, @size, @atime, @mtime, @ctime, @btime, @rdev, @target, @content, @used)`,
       ),
       deleteInode: p('DELETE FROM inodes WHERE ino = ?'),
       lookup: p('SELECT * FROM entries WHERE parent = ? AND name = ?'),

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS inodes (
   btime INTEGER NOT NULL,
   rdev INTEGER NOT NULL DEFAULT 0,
   target BLOB,
-  content INTEGER
+  content INTEGER,
+  used INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 -- Directory entries: the nodes of the replicated tree. Hard links are several entries of one inode.

@@ -43,6 +43,7 @@ function applyCreate(meta: MetaStore, op: CreateOp): void {
       rdev: op.inode.rdev,
       target: op.inode.target,
       content: null,
+      used: 0,
     });
   } else {
     const inode = meta.getInode(op.ino);
@@ -92,7 +93,8 @@ function applyContent(meta: MetaStore, op: ContentOp): Buffer[] {
   const inode = meta.getInode(op.ino);
   if (!inode) throw new Error(`content: no inode ${op.ino}`);
   meta.insertVersion({ id: op.version, ino: op.ino, base: op.base, size: op.size, created: op.time }, op.extents);
-  meta.updateInode(op.ino, { content: op.version, size: op.size, mtime: op.mtime, ctime: op.time });
+  const used = op.extents.reduce((n, e) => (e.hash ? n + e.length : n), 0);
+  meta.updateInode(op.ino, { content: op.version, size: op.size, used, mtime: op.mtime, ctime: op.time });
   return inode.content !== null ? meta.deleteVersion(inode.content) : [];
 }
 

@@ -115,6 +115,7 @@ test('create: a file, a directory and a symlink, with times from the op and pare
     rdev: 0,
     target: null,
     content: null,
+    used: 0,
   });
   assert.deepEqual(meta.lookup(ROOT_INO, b('f')), { id: file.entry, parent: ROOT_INO, name: b('f'), ino: file.ino });
   const root = inodeOf(meta, ROOT_INO);

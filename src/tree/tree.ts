@@ -67,6 +67,7 @@ export class Tree {
       rdev: 0,
       target: null,
       content: null,
+      used: 0,
     });
   }
 

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
+import type { PodInfo } from '../../daemon/pod.js';
 import { type Client, DaemonNotRunningError, request, waitForDaemon } from '../client.js';
 import type { Context } from '../context.js';
 import { DAEMON_BIN } from '../paths.js';
@@ -68,6 +69,10 @@ async function start(ctx: Context, opts: { foreground?: boolean; logLevel?: stri
     );
   }
   ctx.say(`daemon started (pid ${child.pid}, home ${c.home})`);
+  const pods = await request<PodInfo[]>(c, 'GET', '/v1/pods');
+  for (const p of pods.filter((x) => x.state === 'failed')) {
+    process.stderr.write(`wormhole: warning: pod ${p.network}/${p.name} did not start: ${p.error}\n`);
+  }
 }
 
 async function stop(ctx: Context): Promise<void> {
