@@ -55,6 +55,7 @@ export class PodMount implements Startable {
       defaultPermissions: true,
       clearStale: false,
       readaheadKb: 4096,
+      writebackCache: true,
       logger: { warn: (o, m) => log.warn(o, m), debug: (o, m) => log.debug(o, m) },
     });
     const session = this.session;
