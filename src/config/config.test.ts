@@ -84,7 +84,7 @@ test('PodConfig fills defaults and converts sizes and durations', () => {
     data: '/var/lib/w',
     cache: { ram: 256 * MiB },
     metadata: { commit_interval: 10 },
-    fuse: { entry_timeout: 30_000, attr_timeout: 30_000 },
+    fuse: { entry_timeout: 30_000, attr_timeout: 30_000, poll_window: 2 },
   });
   const d = validate(
     PodConfig,

@@ -55,9 +55,11 @@ export const PodConfig = z
       .object({
         entry_timeout: duration.default(30_000),
         attr_timeout: duration.default(30_000),
+        /** Keep polling for requests this long after each one instead of sleeping (latency on VMs whose idle CPUs halt). */
+        poll_window: duration.default(2),
       })
       .strict()
-      .default({ entry_timeout: 30_000, attr_timeout: 30_000 }),
+      .default({ entry_timeout: 30_000, attr_timeout: 30_000, poll_window: 2 }),
   })
   .strict();
 export type PodConfig = z.infer<typeof PodConfig>;

@@ -35,6 +35,8 @@ export interface PodInfo {
   chunkBytes: number;
   cacheBytes: number;
   cacheBudget: number;
+  /** FUSE requests since the mount, by operation. */
+  requests: Record<string, number>;
 }
 
 interface Identity {
@@ -137,6 +139,7 @@ export class Pod {
         source: `wormhole:${this.config.network}`,
         entryTimeout: this.config.fuse.entry_timeout / 1000,
         attrTimeout: this.config.fuse.attr_timeout / 1000,
+        pollWindowMs: this.config.fuse.poll_window,
         log: this.log,
       });
       m.onLost = () => this.log.warn('mount lost; restart the daemon or the pod to mount again');
@@ -202,6 +205,7 @@ export class Pod {
       chunkBytes: cs.bytes,
       cacheBytes: this.chunks?.cache.bytes ?? 0,
       cacheBudget: this.config.cache.ram,
+      requests: this.mount?.requestCounts() ?? {},
     };
   }
 }

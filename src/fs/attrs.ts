@@ -2,7 +2,7 @@
 import { AccessDeniedError, InvalidArgumentError, IsDirectoryError } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import { nowNs } from '../core/time.js';
-import type { AttrChange } from '../tree/ops.js';
+import type { AttrChange, TreeOp } from '../tree/ops.js';
 import type { FsCore } from './core.js';
 import { truncate } from './files.js';
 import { type Attributes, type Caller, isDirMode, isRegMode, S_IFMT, S_ISGID, S_ISUID } from './types.js';
@@ -21,9 +21,29 @@ export interface SetAttributes {
 
 const S_IXGRP = 0o010;
 
+function onlyTimes(c: SetAttributes): boolean {
+  return (
+    c.mode === undefined &&
+    c.uid === undefined &&
+    c.gid === undefined &&
+    c.size === undefined &&
+    c.atime === undefined &&
+    !c.killSuidgid
+  );
+}
+const CAPABILITY = Buffer.from('security.capability');
+
 export async function setattr(core: FsCore, ino: Id, c: SetAttributes): Promise<Attributes> {
   core.writable();
   const inode = core.inode(ino);
+  // Only new times for a file with staged writes (the kernel flushing its cached mtime): kept with the
+  // staged changes, which their commit records; no operation of their own.
+  const d = core.files.get(ino)?.dirty;
+  if (d?.changed && onlyTimes(c) && c.mtime !== undefined) {
+    d.mtime = c.mtime === 'now' ? nowNs() : c.mtime;
+    d.ctime = c.ctime ?? nowNs();
+    return core.attrs(ino);
+  }
   if (c.size !== undefined) {
     if (isDirMode(inode.mode)) throw new IsDirectoryError(`inode ${ino} is a directory`);
     if (!isRegMode(inode.mode)) throw new InvalidArgumentError(`inode ${ino} is not a regular file`);
@@ -40,8 +60,14 @@ export async function setattr(core: FsCore, ino: Id, c: SetAttributes): Promise<
   if (c.atime !== undefined) a.atime = c.atime === 'now' ? now : c.atime;
   if (c.mtime !== undefined) a.mtime = c.mtime === 'now' ? now : c.mtime;
   if (c.ctime !== undefined) a.ctime = c.ctime;
-  if (Object.keys(a).length > 0) {
-    core.tree.apply([{ kind: 'setattr', ino, attrs: a, time: now }]);
+  const ops: TreeOp[] = [];
+  if (Object.keys(a).length > 0) ops.push({ kind: 'setattr', ino, attrs: a, time: now });
+  // Killing privileges also drops file capabilities, as the kernel does for local file systems.
+  if (c.killSuidgid && core.meta.getXattr(ino, CAPABILITY) !== undefined) {
+    ops.push({ kind: 'xattr', ino, name: CAPABILITY, value: null, time: now });
+  }
+  if (ops.length > 0) {
+    core.tree.apply(ops);
     const d = core.files.get(ino)?.dirty;
     if (d && a.mtime !== undefined) d.mtime = a.mtime;
     if (d) d.ctime = now;

@@ -134,7 +134,7 @@ export class FsCore {
       nlink: inode.nlink,
       size: d ? d.size : inode.size,
       atime: inode.atime,
-      mtime: d?.changed && d.mtime > inode.mtime ? d.mtime : inode.mtime,
+      mtime: d?.changed ? d.mtime : inode.mtime,
       ctime: d?.changed && d.ctime > inode.ctime ? d.ctime : inode.ctime,
       btime: inode.btime,
       rdev: inode.rdev,

@@ -13,6 +13,8 @@ import { rename } from './rename.js';
 import type { Attributes, Caller, Listing, StatFs } from './types.js';
 import { getxattr, listxattr, removexattr, setxattr } from './xattrs.js';
 
+const CAPABILITY = Buffer.from('security.capability');
+
 export class FileSystem {
   readonly core: FsCore;
 
@@ -49,6 +51,12 @@ export class FileSystem {
   }
   setattr(ino: Id, changes: SetAttributes): Promise<Attributes> {
     return setattr(this.core, ino, changes);
+  }
+  /** Clears set-user-id, and set-group-id if group-executable (and file capabilities), when set: as a write or truncate by an unprivileged user does. */
+  async killSuidgid(ino: Id): Promise<Attributes> {
+    const a = this.core.attrs(ino);
+    if (!(a.mode & 0o6000) && this.core.meta.getXattr(ino, CAPABILITY) === undefined) return a;
+    return setattr(this.core, ino, { killSuidgid: true });
   }
   access(caller: Caller, ino: Id, mask: number): void {
     access(this.core, caller, ino, mask);

@@ -180,6 +180,8 @@ export const FSYNC_FDATASYNC = 1 << 0;
 export const RELEASE_FLUSH = 1 << 0;
 export const LK_FLOCK = 1 << 0;
 export const WRITE_KILL_SUIDGID = 1 << 2;
+/** fuse_open_in.open_flags / fuse_create_in.open_flags: clear suid/sgid (HANDLE_KILLPRIV_V2, O_TRUNC by an unprivileged caller). */
+export const OPEN_KILL_SUIDGID = 1 << 0;
 
 /** RENAME2 flags (linux/fs.h). */
 export const RENAME_NOREPLACE = 1 << 0;

@@ -32,9 +32,9 @@ export interface ChannelOptions {
 const READER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
-const { fd, size, buffer, ctrl } = workerData;
+const { fd, size, buffer, ctrl, slots } = workerData;
+// state[i]: 0 free, 1 filled, 2 taken by the event loop; state[slots]: free count; state[slots + 1 + i]: length.
 const state = new Int32Array(ctrl);
-const slots = state.length - 1;
 const FREE = slots;
 const bufs = [];
 for (let i = 0; i < slots; i++) bufs.push(Buffer.from(buffer, i * size, size));
@@ -42,18 +42,20 @@ for (;;) {
   while (Atomics.load(state, FREE) === 0) Atomics.wait(state, FREE, 0);
   let i = 0;
   while (Atomics.load(state, i) !== 0) i = (i + 1) % slots;
+  Atomics.store(state, i, 3);
   let n;
   try {
     n = fs.readSync(fd, bufs[i], 0, size, null);
   } catch (err) {
     const code = err && err.code;
-    if (code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') continue;
+    if (code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') { Atomics.store(state, i, 0); continue; }
     parentPort.postMessage({ closed: code === 'ENODEV' || code === 'ECONNABORTED' ? null : String(err.message || err) });
     break;
   }
-  Atomics.store(state, i, 1);
+  Atomics.store(state, slots + 1 + i, n);
   Atomics.sub(state, FREE, 1);
-  parentPort.postMessage(i * 0x800000 + n);
+  Atomics.store(state, i, 1);
+  parentPort.postMessage(i);
 }
 `;
 
@@ -61,7 +63,13 @@ interface Reader {
   worker: Worker;
   state: Int32Array;
   bufs: Buffer[];
+  slots: number;
 }
+
+const FILLED = 1;
+const TAKEN = 2;
+/** While polling, how long the loop checks the slots before letting other events run. */
+const SLICE_MS = 0.05;
 
 export class FuseChannel {
   private readers: Reader[] = [];
@@ -70,6 +78,7 @@ export class FuseChannel {
   private endError: Error | undefined;
   private lastRequest = 0;
   private polling = false;
+  private handler: RequestHandler | undefined;
   private closedResolve!: (err: Error | undefined) => void;
   /** Resolves when the kernel ends the connection (unmount or abort), with the error if one ended it. */
   readonly closed: Promise<Error | undefined>;
@@ -84,34 +93,29 @@ export class FuseChannel {
   }
 
   start(handler: RequestHandler): void {
+    this.handler = handler;
     const size = this.opts.bufferSize;
     const slots = this.opts.slotsPerReader ?? 4;
     for (let r = 0; r < (this.opts.readers ?? 2); r++) {
       const buffer = new SharedArrayBuffer(size * slots);
-      const ctrl = new SharedArrayBuffer(4 * (slots + 1));
+      const ctrl = new SharedArrayBuffer(4 * (2 * slots + 1));
       const state = new Int32Array(ctrl);
       state[slots] = slots;
       const bufs: Buffer[] = [];
       for (let i = 0; i < slots; i++) bufs.push(Buffer.from(buffer, i * size, size));
-      const worker = new Worker(READER_SOURCE, { eval: true, workerData: { fd: this.fd, size, buffer, ctrl } });
-      const reader: Reader = { worker, state, bufs };
+      const worker = new Worker(READER_SOURCE, {
+        eval: true,
+        execArgv: [],
+        workerData: { fd: this.fd, size, buffer, ctrl, slots },
+      });
+      const reader: Reader = { worker, state, bufs, slots };
       worker.on('message', (m: number | { closed: string | null }) => {
         if (typeof m !== 'number') {
           if (m.closed) this.endError ??= new Error(`reading /dev/fuse failed: ${m.closed}`);
           this.closing = true;
           return;
         }
-        this.keepAwake();
-        const i = Math.floor(m / 0x800000);
-        const n = m % 0x800000;
-        let released = false;
-        handler(reader.bufs[i] as Buffer, n, () => {
-          if (released) return;
-          released = true;
-          Atomics.store(state, i, 0);
-          Atomics.add(state, slots, 1);
-          Atomics.notify(state, slots, 1);
-        });
+        if (this.take(reader, m)) this.keepAwake();
       });
       worker.on('error', (err) => {
         this.endError ??= err;
@@ -120,6 +124,33 @@ export class FuseChannel {
       this.readers.push(reader);
       this.running++;
     }
+  }
+
+  /** Hands a filled slot to the handler, unless the polling loop took it first. */
+  private take(reader: Reader, i: number): boolean {
+    const state = reader.state;
+    if (Atomics.compareExchange(state, i, FILLED, TAKEN) !== FILLED) return false;
+    const n = Atomics.load(state, reader.slots + 1 + i);
+    let released = false;
+    this.handler?.(reader.bufs[i] as Buffer, n, () => {
+      if (released) return;
+      released = true;
+      Atomics.store(state, i, 0);
+      Atomics.add(state, reader.slots, 1);
+      Atomics.notify(state, reader.slots, 1);
+    });
+    return true;
+  }
+
+  /** Takes every filled slot; true if there was one. */
+  private poll(): boolean {
+    let got = false;
+    for (const r of this.readers) {
+      for (let i = 0; i < r.slots; i++) {
+        if (Atomics.load(r.state, i) === FILLED && this.take(r, i)) got = true;
+      }
+    }
+    return got;
   }
 
   private readerExited(): void {
@@ -133,18 +164,36 @@ export class FuseChannel {
     this.closedResolve(this.endError);
   }
 
-  /** Keeps the event loop spinning (setImmediate) until pollWindowMs pass without a request. */
+  /**
+   * Keeps the event loop awake until pollWindowMs pass without a request:
+   * it checks the readers' slots itself (no wait for their message), lets
+   * the replies go out (microtasks) after each request, and lets other
+   * events run between slices.
+   */
   private keepAwake(): void {
     const window = this.opts.pollWindowMs ?? 0;
     if (window <= 0) return;
     this.lastRequest = performance.now();
     if (this.polling) return;
     this.polling = true;
-    const spin = () => {
-      if (!this.closing && performance.now() - this.lastRequest < window) setImmediate(spin);
-      else this.polling = false;
-    };
-    setImmediate(spin);
+    void this.hot(window);
+  }
+
+  private async hot(window: number): Promise<void> {
+    try {
+      while (!this.closing && performance.now() - this.lastRequest < window) {
+        const slice = performance.now() + SLICE_MS;
+        while (performance.now() < slice) {
+          if (this.poll()) {
+            this.lastRequest = performance.now();
+            await null;
+          }
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      this.polling = false;
+    }
   }
 
   /** Writes one reply. A vanished request (interrupted, or connection gone) is not an error. */

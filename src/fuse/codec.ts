@@ -38,8 +38,8 @@ export type Body =
   | { op: Op.MKDIR; mode: number; umask: number; name: Buffer }
   | { op: Op.RENAME | Op.RENAME2; newParent: bigint; flags: number; name: Buffer; newName: Buffer }
   | { op: Op.LINK; oldNodeid: bigint; newName: Buffer }
-  | { op: Op.OPEN | Op.OPENDIR; flags: number }
-  | { op: Op.CREATE; flags: number; mode: number; umask: number; name: Buffer }
+  | { op: Op.OPEN | Op.OPENDIR; flags: number; openFlags: number }
+  | { op: Op.CREATE; flags: number; mode: number; umask: number; openFlags: number; name: Buffer }
   | { op: Op.READ | Op.READDIR | Op.READDIRPLUS; fh: bigint; offset: bigint; size: number }
   | { op: Op.WRITE; fh: bigint; offset: bigint; flags: number; data: Buffer }
   | { op: Op.RELEASE | Op.RELEASEDIR; fh: bigint; flags: number; releaseFlags: number; lockOwner: bigint }
@@ -205,10 +205,10 @@ export function decodeBody(h: InHeader, body: Buffer, opts: DecodeOptions): Body
     case Op.OPEN:
     case Op.OPENDIR:
       r.need(8);
-      return { op, flags: r.u32(0) };
+      return { op, flags: r.u32(0), openFlags: r.u32(4) };
     case Op.CREATE:
       r.need(16);
-      return { op, flags: r.u32(0), mode: r.u32(4), umask: r.u32(8), name: r.cstr(16)[0] };
+      return { op, flags: r.u32(0), mode: r.u32(4), umask: r.u32(8), openFlags: r.u32(12), name: r.cstr(16)[0] };
     case Op.READ:
     case Op.READDIR:
     case Op.READDIRPLUS:

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 export interface MountOptions {
   /** File system type suffix: the mount shows as fuse.<subtype>. */
@@ -66,14 +67,47 @@ export async function mountFuse(mountpoint: string, opts: MountOptions): Promise
   return fd;
 }
 
+const SPAWNER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { spawnSync } = require('node:child_process');
+const r = spawnSync(workerData.cmd, workerData.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+parentPort.postMessage({ code: r.status, stderr: r.stderr ? r.stderr.toString() : String(r.error || '') });
+`;
+
 /**
- * Unmounts. A busy mount is detached lazily; the connection then lives on
- * until its last open file is closed, so the caller may abort it.
+ * Runs a command from a worker thread. Starting a child blocks the calling
+ * thread until the child has exec'd, and exec closes the descriptors the
+ * child inherited: a file this process holds open on its own mount then
+ * costs a FLUSH that this thread must answer. From a worker, the event loop
+ * stays free to answer it.
+ */
+function runOffThread(cmd: string, args: string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(SPAWNER, { eval: true, execArgv: [], workerData: { cmd, args } });
+    w.once('message', (m: { code: number | null; stderr: string }) =>
+      resolve({ code: m.code, stderr: m.stderr.trim() }),
+    );
+    w.once('error', reject);
+  });
+}
+
+/**
+ * Has the kernel write back the mount's dirty pages (syncfs(2), through
+ * `sync -f`, off the event loop: the writes come back to this process).
+ */
+export async function syncMount(mountpoint: string): Promise<boolean> {
+  return (await runOffThread('sync', ['-f', mountpoint])).code === 0;
+}
+
+/**
+ * Unmounts (by running umount(8) off the event loop). A busy mount is
+ * detached lazily; the connection then lives on until its last open file is
+ * closed, so the caller may abort it.
  */
 export async function unmount(mountpoint: string): Promise<'unmounted' | 'detached'> {
-  let res = await run('umount', ['-n', mountpoint]);
+  let res = await runOffThread('umount', ['-n', mountpoint]);
   if (res.code === 0) return 'unmounted';
-  res = await run('umount', ['-n', '-l', mountpoint]);
+  res = await runOffThread('umount', ['-n', '-l', mountpoint]);
   if (res.code !== 0 && isMounted(mountpoint)) {
     throw new MountError(`umount of ${mountpoint} failed: ${res.stderr || `exit code ${res.code}`}`);
   }
@@ -145,7 +179,7 @@ function probe(p: string, timeoutMs: number): Promise<'live' | 'dead' | 'hung'> 
     const timer = setTimeout(() => resolve('hung'), timeoutMs);
     fs.readdir(p, (err) => {
       clearTimeout(timer);
-      resolve(err ? 'dead' : 'live');
+      resolve(err && (err as NodeJS.ErrnoException).code === 'ENOTCONN' ? 'dead' : 'live');
     });
   });
 }

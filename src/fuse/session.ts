@@ -10,7 +10,15 @@ import * as abi from './abi.js';
 import { InitFlag, Op } from './abi.js';
 import { FuseChannel } from './channel.js';
 import * as codec from './codec.js';
-import { abortConnection, clearStaleMount, type MountOptions, mountFuse, setReadahead, unmount } from './mount.js';
+import {
+  abortConnection,
+  clearStaleMount,
+  type MountOptions,
+  mountFuse,
+  setReadahead,
+  syncMount,
+  unmount,
+} from './mount.js';
 import type { ConnectionInfo, FuseOperations, Request } from './types.js';
 
 const ERRNO = osConstants.errno as Record<string, number>;
@@ -37,6 +45,13 @@ export interface SessionOptions {
   defaultPermissions?: boolean;
   /** Let the kernel buffer writes in its page cache and send them in bulk. */
   writebackCache?: boolean;
+  /**
+   * The file system clears suid/sgid itself on write, truncate, O_TRUNC and
+   * chown (FUSE_HANDLE_KILLPRIV_V2: writeFlags, killSuidgid). The kernel then
+   * marks the mount SB_NOSEC and stops asking for security.capability on
+   * every write.
+   */
+  handleKillpriv?: boolean;
   /** Clear a stale mount of ours on the mount point first. */
   clearStale?: boolean;
   /** Kernel read-ahead for the mount, in KiB (default: the kernel's, 128). */
@@ -93,6 +108,8 @@ export class FuseSession {
   private unmounting = false;
   /** st_dev of the mount: names its fusectl connection. */
   private dev: number | undefined;
+  /** Requests received, by opcode name. */
+  readonly counts: Record<string, number> = {};
   /** Resolves when the connection ends, for whatever reason. */
   closed: Promise<Error | undefined> = Promise.resolve(undefined);
   readonly mountpoint: string;
@@ -166,6 +183,8 @@ export class FuseSession {
       return;
     }
     this.unmounting = true;
+    // Writes still cached by the kernel (writeback cache, files still open) reach the file system first.
+    if (this.opts.writebackCache) await syncMount(this.mountpoint);
     const how = await unmount(this.mountpoint);
     if (how === 'detached') {
       let timer: NodeJS.Timeout | undefined;
@@ -220,7 +239,8 @@ export class FuseSession {
     }
     let body: codec.Body;
     try {
-      body = codec.decodeBody(header, buf.subarray(abi.IN_HEADER_SIZE + header.extlen * 8, n), this.decodeOpts);
+      // Extensions (never negotiated here) follow the arguments.
+      body = codec.decodeBody(header, buf.subarray(abi.IN_HEADER_SIZE, n - header.extlen * 8), this.decodeOpts);
     } catch (err) {
       done();
       this.log.warn({ op: abi.OP_NAMES[header.opcode], err: String(err) }, 'fuse: malformed request');
@@ -228,6 +248,8 @@ export class FuseSession {
       return;
     }
     if (body.op !== Op.WRITE) done();
+    const name = abi.OP_NAMES[header.opcode] ?? String(header.opcode);
+    this.counts[name] = (this.counts[name] ?? 0) + 1;
     const req = new Req(header.unique, header.nodeid, header.uid, header.gid, header.pid);
     let p: Promise<void> | undefined;
     try {
@@ -314,11 +336,13 @@ export class FuseSession {
         return ops.link(req, b.oldNodeid, id, b.newName).then((e) => this.send(codec.entryReply(u, e)));
       case Op.OPEN:
         if (!ops.open) break;
-        return ops.open(req, id, b.flags).then((o) => this.send(codec.openReply(u, o)));
+        return ops
+          .open(req, id, b.flags, (b.openFlags & abi.OPEN_KILL_SUIDGID) !== 0)
+          .then((o) => this.send(codec.openReply(u, o)));
       case Op.CREATE:
         if (!ops.create) break;
         return ops
-          .create(req, id, b.name, b.mode, b.umask, b.flags)
+          .create(req, id, b.name, b.mode, b.umask, b.flags, (b.openFlags & abi.OPEN_KILL_SUIDGID) !== 0)
           .then((r) => this.send(codec.createReply(u, r.entry, r.open)));
       case Op.READ:
         if (!ops.read) break;
@@ -420,7 +444,9 @@ export class FuseSession {
       out.push(take);
       total += take.length;
     }
-    this.send([codec.replyHeader(req.unique, total), ...out]);
+    // /dev/fuse takes a reply in one write; libuv splits writev past 1024 buffers.
+    const bufs = out.length > 1000 ? [Buffer.concat(out)] : out;
+    this.send([codec.replyHeader(req.unique, total), ...bufs]);
   }
 
   private async readdir(req: Req, plus: boolean, fh: bigint, offset: bigint, size: number): Promise<void> {
@@ -475,6 +501,7 @@ export class FuseSession {
       F.ABORT_ERROR;
     if (this.ops.readdirplus) want |= F.DO_READDIRPLUS | F.READDIRPLUS_AUTO;
     if (this.opts.writebackCache) want |= F.WRITEBACK_CACHE;
+    if (this.opts.handleKillpriv) want |= F.HANDLE_KILLPRIV_V2;
     if (this.ops.getlk && this.ops.setlk) want |= F.POSIX_LOCKS | F.FLOCK_LOCKS;
     const wantBig = BigInt(want) & b.flags;
     const minor = Math.min(b.minor, abi.KERNEL_MINOR_VERSION);

@@ -126,7 +126,8 @@ export interface FuseOperations {
   rmdir?(req: Request, parent: bigint, name: Buffer): Promise<void>;
   rename?(req: Request, parent: bigint, name: Buffer, newParent: bigint, newName: Buffer, flags: number): Promise<void>;
   link?(req: Request, nodeid: bigint, newParent: bigint, newName: Buffer): Promise<Entry>;
-  open?(req: Request, nodeid: bigint, flags: number): Promise<OpenReply>;
+  /** `killSuidgid`: with handleKillpriv, the caller truncates (O_TRUNC) without the right to keep suid/sgid. */
+  open?(req: Request, nodeid: bigint, flags: number, killSuidgid: boolean): Promise<OpenReply>;
   create?(
     req: Request,
     parent: bigint,
@@ -134,11 +135,16 @@ export interface FuseOperations {
     mode: number,
     umask: number,
     flags: number,
+    killSuidgid: boolean,
   ): Promise<{ entry: Entry; open: OpenReply }>;
   /** Returns the bytes read (fewer than size only at end of file); several buffers are written out as one reply. */
   read?(req: Request, nodeid: bigint, fh: bigint, offset: number, size: number): Promise<Buffer | Buffer[]>;
-  /** `data` is only valid until the returned promise settles. */
-  write?(req: Request, nodeid: bigint, fh: bigint, offset: number, data: Buffer, flags: number): Promise<number>;
+  /**
+   * `data` is only valid until the returned promise settles. `writeFlags`
+   * are fuse_write_in.write_flags (WRITE_KILL_SUIDGID: with handleKillpriv,
+   * clear suid/sgid as a write by an unprivileged caller does).
+   */
+  write?(req: Request, nodeid: bigint, fh: bigint, offset: number, data: Buffer, writeFlags: number): Promise<number>;
   flush?(req: Request, nodeid: bigint, fh: bigint, lockOwner: bigint): Promise<void>;
   release?(req: Request, nodeid: bigint, fh: bigint, flags: number, flushed: boolean, lockOwner: bigint): Promise<void>;
   fsync?(req: Request, nodeid: bigint, fh: bigint, datasync: boolean): Promise<void>;

@@ -19,6 +19,7 @@ import type {
   SetattrChanges,
   StatfsReply,
 } from '../fuse/index.js';
+import { WRITE_KILL_SUIDGID } from '../fuse/index.js';
 
 export interface AdapterOptions {
   /** Seconds the kernel may cache names and attributes (remote changes are pushed as invalidations). */
@@ -171,20 +172,39 @@ export class FsAdapter implements FuseOperations {
     return this.entry(this.fs.link(nodeid, newParent, newName));
   }
 
-  async open(_req: Request, nodeid: bigint, flags: number): Promise<OpenReply> {
-    return { fh: await this.fs.open(nodeid, flags), keepCache: true };
+  async open(_req: Request, nodeid: bigint, flags: number, killSuidgid: boolean): Promise<OpenReply> {
+    const fh = await this.fs.open(nodeid, flags);
+    if (killSuidgid) await this.fs.killSuidgid(nodeid);
+    return { fh, keepCache: true };
   }
 
-  async create(req: Request, parent: bigint, name: Buffer, mode: number, _umask: number, flags: number) {
+  async create(
+    req: Request,
+    parent: bigint,
+    name: Buffer,
+    mode: number,
+    _umask: number,
+    flags: number,
+    killSuidgid: boolean,
+  ) {
     const r = await this.fs.create(caller(req), parent, name, mode, flags);
-    return { entry: this.entry(r.attrs), open: { fh: r.fh, keepCache: true } };
+    const attrs = killSuidgid ? await this.fs.killSuidgid(r.attrs.ino) : r.attrs;
+    return { entry: this.entry(attrs), open: { fh: r.fh, keepCache: true } };
   }
 
   read(_req: Request, _nodeid: bigint, fh: bigint, offset: number, size: number): Promise<Buffer[]> {
     return this.fs.read(fh, offset, size);
   }
 
-  write(_req: Request, _nodeid: bigint, fh: bigint, offset: number, data: Buffer): Promise<number> {
+  async write(
+    _req: Request,
+    nodeid: bigint,
+    fh: bigint,
+    offset: number,
+    data: Buffer,
+    writeFlags: number,
+  ): Promise<number> {
+    if (writeFlags & WRITE_KILL_SUIDGID) await this.fs.killSuidgid(nodeid);
     return this.fs.write(fh, offset, data);
   }
 

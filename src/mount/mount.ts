@@ -18,6 +18,8 @@ export interface PodMountOptions {
   source: string;
   entryTimeout?: number;
   attrTimeout?: number;
+  /** Milliseconds of polling after each request (0: sleep at once). */
+  pollWindowMs?: number;
   log: Logger;
 }
 
@@ -56,6 +58,8 @@ export class PodMount implements Startable {
       clearStale: false,
       readaheadKb: 4096,
       writebackCache: true,
+      handleKillpriv: true,
+      pollWindowMs: this.opts.pollWindowMs ?? 2,
       logger: { warn: (o, m) => log.warn(o, m), debug: (o, m) => log.debug(o, m) },
     });
     const session = this.session;
@@ -74,6 +78,11 @@ export class PodMount implements Startable {
     this.session = undefined;
     await s.unmount();
     this.adapter.forgetAll();
+  }
+
+  /** FUSE requests received since the mount, by operation. */
+  requestCounts(): Record<string, number> {
+    return { ...(this.session?.counts ?? {}) };
   }
 
   invalidateInode(ino: bigint): Promise<boolean> {

@@ -48,6 +48,7 @@ export class Checkpointer {
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      execArgv: [],
       workerData: { file: this.opts.file, sqlite, intervalMs: this.opts.intervalMs ?? 1000 },
     });
     this.worker.on('message', (m: { ok: boolean; error?: string }) => {

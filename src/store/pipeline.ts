@@ -389,6 +389,7 @@ export class ChunkPipeline {
     const { port1, port2 } = new MessageChannel();
     this.store = new Worker(STORE_SOURCE, {
       eval: true,
+      execArgv: [],
       workerData: {
         packDir: this.opts.packDir,
         firstPack: this.opts.firstPack,
@@ -400,6 +401,7 @@ export class ChunkPipeline {
     });
     this.cutter = new Worker(CUTTER_SOURCE, {
       eval: true,
+      execArgv: [],
       workerData: {
         chunkerUrl: new URL('./chunker.js', import.meta.url).href,
         params: this.opts.params ?? DEFAULT_CHUNKING,
