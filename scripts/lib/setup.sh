@@ -41,7 +41,7 @@ ensure_node() {
 ensure_build() {
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     say "installing npm packages"
-    npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed"
+    npm install --no-audit --no-fund --no-save --loglevel=error || die "npm install failed"
   fi
   say "building"
   npm run --silent build || die "the build failed"
