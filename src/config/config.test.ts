@@ -82,6 +82,7 @@ test('PodConfig fills defaults and converts sizes and durations', () => {
     network: 'home',
     name: 'pod-1',
     data: '/var/lib/w',
+    network_horizon: 7 * 24 * 3600_000,
     cache: { ram: 256 * MiB },
     metadata: { commit_interval: 10 },
     fuse: { entry_timeout: 30_000, attr_timeout: 30_000, poll_window: 2 },

@@ -38,6 +38,12 @@ export const PodConfig = z
     name: name,
     mount: z.string().min(1).optional(),
     data: z.string().min(1),
+    /** Where this pod accepts connections from the other pods (host:port). */
+    listen: z.string().min(3).optional(),
+    /** Where the other pods should dial it, if not `listen` (behind NAT, or listening on 0.0.0.0). */
+    advertise: z.string().min(3).optional(),
+    /** Members silent for longer than this no longer hold back the forgetting of old operations. */
+    network_horizon: duration.default(7 * 24 * 3600_000),
     cache: z
       .object({
         ram: size.default(256 * 1024 * 1024),

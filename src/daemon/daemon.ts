@@ -2,29 +2,37 @@
  * The daemon of one node: hosts its pods (one per network), serves the
  * control socket and restores every pod, mounted again, when it starts.
  */
-import { randomBytes } from 'node:crypto';
+
+import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, loadToml, saveToml, validate } from '../config/load.js';
 import { DaemonConfig, name as nameSchema, PodConfig } from '../config/schema.js';
 import { errorMessage, UsageError } from '../core/errors.js';
+import { MAX_PREFIX } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
-import { isMounted } from '../fuse/index.js';
 import { ControlServer, RequestError } from './control.js';
+import { CreateNetworkRequest, checkMountpoint, JoinRequestBody, prepareCreate, prepareJoin } from './flows.js';
 import type { Home } from './home.js';
-import { Pod, type PodInfo } from './pod.js';
+import { Pod, type PodInfo, type Seed } from './pod.js';
 
 export const VERSION = '0.1.0';
 
-const CreateNetworkRequest = z
+const InviteRequest = z
   .object({
-    name: nameSchema,
-    mount: z.string().min(1).optional(),
-    data: z.string().min(1).optional(),
-    pod: nameSchema.optional(),
+    network: nameSchema,
+    expires: z
+      .number()
+      .int()
+      .positive()
+      .max(365 * 24 * 3600_000)
+      .default(24 * 3600_000),
   })
+  .strict();
+const RemoveRequest = z.object({ network: nameSchema, pod: z.string().min(1).max(100) }).strict();
+const NetworkConfigRequest = z
+  .object({ network: nameSchema, key: z.literal('conflict'), value: z.enum(['newest', 'copy']) })
   .strict();
 
 export interface DaemonStatus {
@@ -34,15 +42,6 @@ export interface DaemonStatus {
   uptime: number;
   rss: number;
   pods: PodInfo[];
-}
-
-function defaultPodName(): string {
-  const host =
-    os
-      .hostname()
-      .replace(/[^A-Za-z0-9._-]/g, '-')
-      .replace(/^[^A-Za-z0-9]+/, '') || 'pod';
-  return `${host.slice(0, 50)}-${randomBytes(2).toString('hex')}`;
 }
 
 export class Daemon {
@@ -129,42 +128,53 @@ export class Daemon {
     };
   }
 
-  private checkMountpoint(mount: string): void {
-    if (!path.isAbsolute(mount)) throw new UsageError(`mount point ${mount} must be an absolute path`);
-    for (const p of this.pods.values()) {
-      const m = p.config.mount;
-      if (m && (m === mount || mount.startsWith(`${m}/`) || m.startsWith(`${mount}/`))) {
-        throw new UsageError(`mount point ${mount} overlaps the mount of network ${p.network} (${m})`);
-      }
+  private otherMounts(): string[] {
+    return [...this.pods.values()].flatMap((p) => (p.config.mount ? [p.config.mount] : []));
+  }
+
+  private pod(network: unknown): Pod {
+    if (typeof network !== 'string') throw new UsageError('which network? (network is missing)');
+    const pod = this.pods.get(network);
+    if (!pod) throw new RequestError(404, `no network ${network} on this daemon`);
+    return pod;
+  }
+
+  /** Starts a new pod and records it; on failure nothing stays behind but its data directory. */
+  private async launch(raw: Record<string, unknown>, config: PodConfig, seed?: Seed): Promise<Pod> {
+    const pod = new Pod(config, this.log, seed);
+    try {
+      await pod.start();
+    } catch (err) {
+      throw new RequestError(500, `network ${config.network} could not start: ${errorMessage(err)}`);
     }
-    if (isMounted(mount)) throw new UsageError(`${mount} already has a file system mounted on it`);
-    if (fs.existsSync(mount)) {
-      if (!fs.statSync(mount).isDirectory()) throw new UsageError(`mount point ${mount} is not a directory`);
-      if (fs.readdirSync(mount).length > 0) throw new UsageError(`mount point ${mount} is not empty`);
-    }
+    saveToml(this.home.podConfig(config.network), raw);
+    this.pods.set(config.network, pod);
+    return pod;
   }
 
   async createNetwork(body: unknown): Promise<PodInfo> {
     const req = validate(CreateNetworkRequest, body ?? {}, 'network create');
     if (this.pods.has(req.name)) throw new UsageError(`network ${req.name} already exists on this daemon`);
-    if (req.mount) this.checkMountpoint(req.mount);
+    if (req.mount) checkMountpoint(req.mount, this.otherMounts());
     if (req.data && !path.isAbsolute(req.data))
       throw new UsageError(`data directory ${req.data} must be an absolute path`);
-    const raw = {
-      network: req.name,
-      name: req.pod ?? defaultPodName(),
-      ...(req.mount ? { mount: req.mount } : {}),
-      data: req.data ?? path.join(this.home.podDir(req.name), 'data'),
-    };
-    const cfg = validate(PodConfig, raw, 'pod config');
-    const pod = new Pod(cfg, this.log);
-    try {
-      await pod.start();
-    } catch (err) {
-      throw new RequestError(500, `network ${req.name} could not start: ${errorMessage(err)}`);
-    }
-    saveToml(this.home.podConfig(req.name), raw);
-    this.pods.set(req.name, pod);
+    const { raw, config, podId } = await prepareCreate(req, path.join(this.home.podDir(req.name), 'data'));
+    const pod = await this.launch(raw, config, { id: podId, prefix: randomInt(1, MAX_PREFIX) });
+    pod.bootstrap({ conflict: req.conflict });
+    return pod.info();
+  }
+
+  async join(body: unknown): Promise<PodInfo> {
+    const req = validate(JoinRequestBody, body ?? {}, 'join');
+    if (req.mount) checkMountpoint(req.mount, this.otherMounts());
+    if (req.data && !path.isAbsolute(req.data))
+      throw new UsageError(`data directory ${req.data} must be an absolute path`);
+    const { raw, config, podId, number, members } = await prepareJoin(
+      req,
+      (n) => path.join(this.home.podDir(n), 'data'),
+      (n) => this.pods.has(n),
+    );
+    const pod = await this.launch(raw, config, { id: podId, prefix: number, members });
     return pod.info();
   }
 
@@ -173,6 +183,21 @@ export class Daemon {
       'GET /v1/status': () => this.status(),
       'GET /v1/pods': () => [...this.pods.values()].map((p) => p.info()),
       'POST /v1/networks': (body: unknown) => this.createNetwork(body),
+      'POST /v1/join': (body: unknown) => this.join(body),
+      'POST /v1/invite': (body: unknown) => {
+        const b = validate(InviteRequest, body ?? {}, 'invite');
+        return this.pod(b.network).invite(b.expires);
+      },
+      'GET /v1/members': (_b: unknown, q: URLSearchParams) => this.pod(q.get('network') ?? undefined).members(),
+      'POST /v1/remove': (body: unknown) => {
+        const b = validate(RemoveRequest, body ?? {}, 'pod remove');
+        return this.pod(b.network).remove(b.pod);
+      },
+      'POST /v1/network-config': (body: unknown) => {
+        const b = validate(NetworkConfigRequest, body ?? {}, 'network set');
+        this.pod(b.network).setConfig(b.key, b.value);
+        return this.pod(b.network).info();
+      },
       'POST /v1/stop': () => {
         setImmediate(() => void this.stop());
         return { stopping: true };

@@ -1,15 +1,16 @@
 /**
  * One pod hosted by this daemon: its database, chunk store, replicated tree,
- * file system and mount, started and stopped together.
+ * file system, mount and place in its network, started and stopped together.
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import * as path from 'node:path';
 import type { PodConfig } from '../config/schema.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, UsageError } from '../core/errors.js';
 import { MAX_PREFIX } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
 import { FileSystem } from '../fs/filesystem.js';
 import { PodMount } from '../mount/mount.js';
+import { encodeInvite, fingerprint, parseAddress } from '../net/index.js';
 import { Checkpointer } from '../store/checkpointer.js';
 import { ChunkStore } from '../store/chunks.js';
 import { Committer } from '../store/committer.js';
@@ -17,6 +18,10 @@ import { type Db, getMeta, openDatabase, setMeta } from '../store/db.js';
 import { IdAllocator } from '../store/ids.js';
 import { MetaStore } from '../store/meta.js';
 import { Tree } from '../tree/tree.js';
+import { loadIdentity, type StoredIdentity } from './identity.js';
+import { createInvite } from './invites.js';
+import { getConfig, type Member, members, setConfig, setMember } from './members.js';
+import { type MemberStatus, PodNetwork } from './network.js';
 
 export type PodState = 'stopped' | 'starting' | 'running' | 'stopping' | 'failed';
 
@@ -24,9 +29,11 @@ export interface PodInfo {
   network: string;
   name: string;
   id: string;
+  number: number;
   mount: string | null;
   mounted: boolean;
   data: string;
+  listen: string | null;
   state: PodState;
   error: string | null;
   files: number;
@@ -37,6 +44,9 @@ export interface PodInfo {
   cacheBudget: number;
   /** FUSE requests since the mount, by operation. */
   requests: Record<string, number>;
+  conflict: string;
+  members: MemberStatus[];
+  sync: { fetched: number; fetchedBytes: number; pushed: number; pushBacklog: number; log: number } | null;
 }
 
 interface Identity {
@@ -44,16 +54,33 @@ interface Identity {
   prefix: number;
 }
 
-function identity(db: Db): Identity {
+/** What a new pod is given: its id and number, and (when it joined) the members its inviter knew. */
+export interface Seed extends Identity {
+  members?: Member[];
+}
+
+/** The pod's id and number: given when it joined a network, else made up the first time. */
+function identity(db: Db, seed?: Seed): Identity {
   const id = getMeta(db, 'pod_id');
   const prefix = getMeta(db, 'pod_prefix');
   if (typeof id === 'string' && (typeof prefix === 'bigint' || typeof prefix === 'number')) {
     return { id, prefix: Number(prefix) };
   }
-  const fresh = { id: randomBytes(8).toString('hex'), prefix: randomInt(1, MAX_PREFIX) };
+  const fresh = seed ?? { id: randomBytes(8).toString('hex'), prefix: randomInt(1, MAX_PREFIX) };
   setMeta(db, 'pod_id', fresh.id);
   setMeta(db, 'pod_prefix', fresh.prefix);
-  return fresh;
+  if (seed?.members) setMeta(db, 'bootstrap_members', JSON.stringify(seed.members));
+  return { id: fresh.id, prefix: fresh.prefix };
+}
+
+function bootstrapMembers(db: Db): Member[] {
+  const raw = getMeta(db, 'bootstrap_members');
+  if (typeof raw !== 'string') return [];
+  try {
+    return JSON.parse(raw) as Member[];
+  } catch {
+    return [];
+  }
 }
 
 export class Pod {
@@ -64,14 +91,20 @@ export class Pod {
   private compactTimer: NodeJS.Timeout | undefined;
   private chunks: ChunkStore | undefined;
   private meta: MetaStore | undefined;
+  private tree: Tree | undefined;
   private fs: FileSystem | undefined;
   private mount: PodMount | undefined;
+  private net: PodNetwork | undefined;
+  private ident: StoredIdentity | undefined;
   private id = '';
+  private number = 0;
   readonly log: Logger;
 
   constructor(
     readonly config: PodConfig,
     log: Logger,
+    /** For a pod that joined a network: the id and number the network gave it. */
+    private readonly seed?: Seed,
   ) {
     this.log = log.child({ pod: `${config.network}/${config.name}` });
   }
@@ -86,7 +119,7 @@ export class Pod {
     try {
       await this.open();
       this.state = 'running';
-      this.log.info({ mount: this.config.mount }, 'pod started');
+      this.log.info({ mount: this.config.mount, listen: this.net?.address }, 'pod started');
     } catch (err) {
       this.state = 'failed';
       this.error = errorMessage(err);
@@ -106,12 +139,15 @@ export class Pod {
       onError: (e) => this.log.warn({ err: e }, 'checkpoint failed'),
     });
     this.checkpointer.start();
-    const ident = identity(db);
+    const ident = identity(db, this.seed);
     this.id = ident.id;
+    this.number = ident.prefix;
     const committer = new Committer(db, this.config.metadata.commit_interval);
     const meta = new MetaStore(db, () => committer.open());
     this.meta = meta;
     const tree = new Tree({ meta, ids: new IdAllocator(db, ident.prefix), pod: ident.prefix, committer });
+    this.tree = tree;
+    tree.podName = (n) => members(meta).find((m) => m.number === n)?.name ?? `pod${n}`;
     const chunks = new ChunkStore({
       dir: data,
       db,
@@ -131,8 +167,32 @@ export class Pod {
     });
     tree.onFreed = (hashes) => fsys.core.collect(hashes);
     tree.beforeApply = () => chunks.flushInline();
+    tree.onChanged = (changes, remote) => {
+      if (remote) fsys.core.remoteChanged(changes);
+      this.net?.changed(changes);
+    };
+    fsys.core.onRemote = (changes) => this.mount?.invalidate(changes);
     fsys.start();
     this.fs = fsys;
+    this.ident = loadIdentity(data);
+    if (this.ident) {
+      if (!this.config.listen)
+        throw new UsageError(`pod ${this.config.name} has a network identity but no listen address`);
+      this.net = new PodNetwork({
+        identity: this.ident,
+        listen: parseAddress(this.config.listen),
+        db,
+        meta,
+        tree,
+        chunks,
+        fs: fsys,
+        committer,
+        log: this.log,
+        horizonMs: this.config.network_horizon,
+        bootstrap: bootstrapMembers(db),
+      });
+      await this.net.start();
+    }
     if (this.config.mount) {
       const m = new PodMount(fsys, {
         mountpoint: this.config.mount,
@@ -156,6 +216,71 @@ export class Pod {
     this.compactTimer.unref();
   }
 
+  /** First pod of a new network: records itself as a member, and the network's settings. */
+  bootstrap(settings: { conflict: string }): void {
+    const tree = this.requireTree();
+    if (!this.ident) throw new Error('no network identity');
+    setMember(tree, {
+      number: this.number,
+      id: this.id,
+      name: this.config.name,
+      address: this.advertised(),
+      fingerprint: fingerprint(this.ident.cert),
+      joined: Date.now(),
+    });
+    setConfig(tree, 'conflict', settings.conflict);
+    tree.commitNow();
+  }
+
+  private advertised(): string | null {
+    return this.config.advertise ?? this.config.listen ?? null;
+  }
+
+  private requireTree(): Tree {
+    if (!this.tree || this.state !== 'running') throw new UsageError(`pod ${this.config.name} is not running`);
+    return this.tree;
+  }
+
+  /** A one-time invite token to this network, through this pod. */
+  invite(validMs: number): { token: string; expires: number } {
+    if (!this.db || !this.ident || this.state !== 'running')
+      throw new UsageError(`network ${this.network} is not running`);
+    const address = this.advertised();
+    if (!address) throw new UsageError(`pod ${this.config.name} accepts no connections (no listen address)`);
+    const expires = Date.now() + validMs;
+    const secret = createInvite(this.db, expires);
+    const token = encodeInvite({
+      network: this.network,
+      address,
+      caFingerprint: fingerprint(this.ident.ca),
+      secret,
+      expiresAt: expires,
+    });
+    return { token, expires };
+  }
+
+  members(): MemberStatus[] {
+    return this.net?.status() ?? [];
+  }
+
+  /** Removes (revokes) a member: every pod refuses it from then on. */
+  remove(which: string): Member {
+    const tree = this.requireTree();
+    const all = members(tree.meta).filter((m) => !m.removed);
+    const m = all.find((x) => x.name === which || x.id === which);
+    if (!m) throw new UsageError(`no member named ${which} in network ${this.network}`);
+    if (m.id === this.id) throw new UsageError('a pod cannot remove itself; remove it from another pod');
+    setMember(tree, { ...m, removed: true });
+    tree.commitNow();
+    return { ...m, removed: true };
+  }
+
+  setConfig(key: string, value: string): void {
+    const tree = this.requireTree();
+    setConfig(tree, key, value);
+    tree.commitNow();
+  }
+
   private async close(): Promise<void> {
     clearInterval(this.compactTimer);
     try {
@@ -165,6 +290,12 @@ export class Pod {
     }
     this.mount = undefined;
     try {
+      await this.net?.stop();
+    } catch (err) {
+      this.log.warn({ err }, 'network stop failed');
+    }
+    this.net = undefined;
+    try {
       await this.fs?.stop();
     } catch (err) {
       this.log.warn({ err }, 'closing open files failed');
@@ -173,6 +304,7 @@ export class Pod {
     await this.chunks?.stop();
     this.chunks = undefined;
     this.meta = undefined;
+    this.tree = undefined;
     await this.checkpointer?.stop();
     this.checkpointer = undefined;
     this.db?.close();
@@ -194,9 +326,11 @@ export class Pod {
       network: this.config.network,
       name: this.config.name,
       id: this.id,
+      number: this.number,
       mount: this.config.mount ?? null,
       mounted: this.mount?.mounted ?? false,
       data: this.config.data,
+      listen: this.config.listen ?? null,
       state: this.state,
       error: this.error,
       files: Math.max(0, counts.inodes - 1),
@@ -206,6 +340,9 @@ export class Pod {
       cacheBytes: this.chunks?.cache.bytes ?? 0,
       cacheBudget: this.config.cache.ram,
       requests: this.mount?.requestCounts() ?? {},
+      conflict: (this.meta && getConfig(this.meta, 'conflict')) ?? 'copy',
+      members: this.members(),
+      sync: this.net?.stats() ?? null,
     };
   }
 }

@@ -11,11 +11,13 @@ import {
   NotFoundError,
   ReadOnlyError,
 } from '../core/errors.js';
+import type { Timestamp } from '../core/hlc.js';
 import { type Id, ROOT_INO } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
 import type { ChunkStore } from '../store/chunks.js';
 import { syncDurable } from '../store/db.js';
 import type { DirEntry, Extent, Inode, MetaStore } from '../store/meta.js';
+import type { Changes } from '../tree/names.js';
 import type { Tree } from '../tree/tree.js';
 import { FileState } from './file-state.js';
 import type { StagingOptions } from './staging.js';
@@ -37,6 +39,8 @@ export interface FsOptions {
   stagingMemory?: number;
   /** When true, every change is refused with EROFS. */
   readOnly?: () => boolean;
+  /** The stable timestamp (default: this pod alone, so now). */
+  stable?: () => Timestamp;
 }
 
 export interface Handle {
@@ -52,6 +56,12 @@ export class FsCore {
   readonly chunks: ChunkStore;
   readonly log: Logger;
   readonly staging: StagingOptions;
+  /** The timestamp below which every pod has every operation (operations older can be collected). */
+  stable: () => Timestamp;
+  /** Told what other pods changed, after open files have followed. */
+  onRemote: (changes: Changes) => void = () => {};
+  /** Told the chunks a commit stored (to announce and copy to other pods). */
+  onCommitted: (hashes: Buffer[]) => void = () => {};
   readonly dataDir: string;
   readonly files = new Map<Id, FileState>();
   readonly handles = new Map<bigint, Handle>();
@@ -69,6 +79,7 @@ export class FsCore {
     this.dataDir = opts.dataDir;
     this.staging = { dir: opts.stagingDir, memoryLimit: opts.stagingMemory ?? 256 * 1024 };
     this.readOnly = opts.readOnly ?? (() => false);
+    this.stable = opts.stable ?? (() => this.tree.floor([]));
   }
 
   /** Throws EROFS when the pod refuses changes. */
@@ -225,10 +236,30 @@ export class FsCore {
     }
   }
 
-  /** Removes an inode once it has no links, no open handle and no kernel reference. */
+  /** In use here: open, or known to the kernel. Such an inode is never collected. */
+  inUse = (ino: Id): boolean => this.files.has(ino) || this.pins.has(ino);
+
+  /** Collects a deleted inode at once if its deletion is stable (every pod has it) and nothing here uses it. */
   maybePurge(ino: Id): void {
-    if (ino === ROOT_INO || this.files.has(ino) || this.pins.has(ino)) return;
     const i = this.meta.getInode(ino);
-    if (i && i.nlink <= 0) this.tree.purge(ino);
+    if (i && i.nlink <= 0) this.tree.collectInode(ino, this.stable(), this.inUse);
+  }
+
+  /**
+   * Applies what other pods changed to open files (those with no staged
+   * writes follow the new version), then tells `onRemote` (the mount, to
+   * drop the kernel's cached names, attributes and pages).
+   */
+  remoteChanged(changes: Changes): void {
+    for (const ino of changes.inodes) {
+      const s = this.files.get(ino);
+      const inode = this.meta.getInode(ino);
+      if (s && inode && !s.dirty && s.version !== inode.content) {
+        s.version = inode.content;
+        s.extents = this.extentsOf(inode.content);
+        s.size = inode.size;
+      }
+    }
+    this.onRemote(changes);
   }
 }

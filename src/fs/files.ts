@@ -40,10 +40,23 @@ async function commitLocked(core: FsCore, s: FileState): Promise<void> {
   if (!d?.changed) return;
   const extents = await rechunk(core.chunks, d);
   const version = core.tree.newId();
+  const unlinked = (core.meta.getInode(s.ino)?.nlink ?? 0) === 0;
   core.tree.apply([
-    { kind: 'content', ino: s.ino, version, base: d.base, size: d.size, extents, mtime: d.mtime, time: nowNs() },
+    {
+      kind: 'content',
+      ino: s.ino,
+      version,
+      base: d.base,
+      size: d.size,
+      extents,
+      mtime: d.mtime,
+      time: nowNs(),
+      ...(unlinked ? { unlinked } : {}),
+    },
   ]);
   core.tree.commitNow();
+  core.tree.collectVersion(d.base, core.stable());
+  core.onCommitted([...d.held, ...d.streams.flatMap((st) => st.chunks.map((c) => c.hash))]);
   s.version = version;
   s.extents = extents;
   s.size = d.size;

@@ -27,7 +27,12 @@ export class FileSystem {
     const dir = this.core.staging.dir;
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
-    for (const ino of this.core.meta.orphans()) this.core.tree.purge(ino);
+    this.collect();
+  }
+
+  /** Forgets operations every pod has, and collects what they deleted that nothing here uses. */
+  collect(): number {
+    return this.core.tree.compact(this.core.stable(), this.core.inUse);
   }
 
   /** Commits what open files have staged and closes them. */

@@ -79,6 +79,6 @@ export function unlink(core: FsCore, parent: Id, name: Buffer): void {
   const e = core.mustChild(parent, name);
   const inode = core.inode(e.ino);
   if (isDirMode(inode.mode)) throw new IsDirectoryError(`${name.toString()} is a directory`);
-  core.tree.apply([{ kind: 'move', entry: e.id, parent: TRASH_INO, name: e.name, time: nowNs() }]);
+  core.tree.apply([{ kind: 'move', entry: e.id, parent: TRASH_INO, name: e.name, time: nowNs(), seen: inode.content }]);
   core.maybePurge(e.ino);
 }

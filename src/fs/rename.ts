@@ -52,7 +52,15 @@ export function rename(core: FsCore, parent: Id, name: Buffer, newParent: Id, ne
     if (srcDir && !dstDir) throw new NotDirectoryError(`${newName.toString()} is not a directory`);
     if (!srcDir && dstDir) throw new IsDirectoryError(`${newName.toString()} is a directory`);
     if (dstDir && core.meta.hasChildren(dst.ino)) throw new NotEmptyError(`${newName.toString()} is not empty`);
-    ops.push({ kind: 'move', entry: dst.id, parent: TRASH_INO, name: dst.name, time });
+    const replaced = core.inode(dst.ino);
+    ops.push({
+      kind: 'move',
+      entry: dst.id,
+      parent: TRASH_INO,
+      name: dst.name,
+      time,
+      ...(dstDir ? {} : { seen: replaced.content }),
+    });
   }
   ops.push({ kind: 'move', entry: src.id, parent: newParent, name: newName, time });
   core.tree.apply(ops);

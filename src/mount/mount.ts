@@ -7,6 +7,7 @@ import type { Startable } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { FileSystem } from '../fs/filesystem.js';
 import { clearStaleMount, FuseSession } from '../fuse/index.js';
+import type { Changes } from '../tree/names.js';
 
 const SUBTYPE = 'wormhole';
 
@@ -83,6 +84,12 @@ export class PodMount implements Startable {
   /** FUSE requests received since the mount, by operation. */
   requestCounts(): Record<string, number> {
     return { ...(this.session?.counts ?? {}) };
+  }
+
+  /** Drops what the kernel cached of the names and inodes other pods changed. */
+  invalidate(changes: Changes): void {
+    for (const e of changes.entries) void this.invalidateEntry(e.parent, e.name);
+    for (const ino of changes.inodes) void this.invalidateInode(ino);
   }
 
   invalidateInode(ino: bigint): Promise<boolean> {

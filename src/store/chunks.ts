@@ -140,6 +140,11 @@ export class ChunkStore {
   private readonly putting = new Map<string, Promise<void>>();
   private compacting: Promise<number> | undefined;
   private readonly loading = new Map<string, Promise<Buffer>>();
+  /**
+   * Where to get a chunk this pod does not hold (other pods); the answer is
+   * verified there and kept here. Without it a missing chunk is an error.
+   */
+  remote: ((hash: Hash) => Promise<Buffer>) | undefined;
 
   constructor(opts: ChunkStoreOptions) {
     this.dir = opts.dir;
@@ -285,7 +290,43 @@ export class ChunkStore {
     this.get(hash).catch(() => {});
   }
 
+  /** A chunk's bytes if they are in memory now (cache, or small and not yet written), else null. */
+  peek(hash: Hash): Buffer | null {
+    const key = hashHex(hash);
+    return this.cache.get(key) ?? this.pendingInline.get(key)?.data ?? null;
+  }
+
+  /** This pod's copy of a chunk, verified, or null: never asks other pods. */
+  async getLocal(hash: Hash): Promise<Buffer | null> {
+    try {
+      return await this.loadLocal(hash, hashHex(hash));
+    } catch (err) {
+      if ((err as Error).name === 'MissingChunkError' || (err as Error).name === 'CorruptChunkError') return null;
+      throw err;
+    }
+  }
+
+  /** Keeps a copy of a chunk that came from another pod (not held: nothing here may use it yet). */
+  async keep(hash: Hash, data: Buffer): Promise<void> {
+    await this.put(hash, data);
+    this.release([hash]);
+  }
+
   private async load(hash: Hash, key: string): Promise<Buffer> {
+    try {
+      return await this.loadLocal(hash, key);
+    } catch (err) {
+      const name = (err as Error).name;
+      if (!this.remote || (name !== 'MissingChunkError' && name !== 'CorruptChunkError')) throw err;
+      const data = await this.remote(hash);
+      await this.keep(hash, data);
+      return data;
+    }
+  }
+
+  private async loadLocal(hash: Hash, key: string): Promise<Buffer> {
+    const hit = this.cache.get(key) ?? this.pendingInline.get(key)?.data;
+    if (hit) return hit;
     await this.putting.get(key);
     for (let attempt = 0; ; attempt++) {
       const row = this.s.get.get(hash) as Row | undefined;

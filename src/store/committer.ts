@@ -14,9 +14,12 @@ import type { Db } from './db.js';
 
 export class Committer {
   private timer: NodeJS.Timeout | undefined;
+  private pendingNotify = false;
   private readonly begin: () => void;
   private readonly commit: () => void;
   commits = 0;
+  /** Called after each commit (what it made durable may now leave the pod). */
+  onCommit: () => void = () => {};
 
   constructor(
     private readonly db: Db,
@@ -30,7 +33,18 @@ export class Committer {
 
   /** Makes sure a transaction is open for the next statement; its commit is scheduled. */
   open(): void {
-    if (this.intervalMs <= 0 || this.db.inTransaction) return;
+    if (this.db.inTransaction) return;
+    if (this.intervalMs <= 0) {
+      // No group commit: each change commits by itself; the listeners hear of it right after.
+      if (!this.pendingNotify) {
+        this.pendingNotify = true;
+        queueMicrotask(() => {
+          this.pendingNotify = false;
+          this.onCommit();
+        });
+      }
+      return;
+    }
     this.begin();
     this.timer = setTimeout(() => this.flush(), this.intervalMs);
   }
@@ -44,6 +58,7 @@ export class Committer {
     if (this.db.inTransaction) {
       this.commit();
       this.commits++;
+      this.onCommit();
     }
   }
 

@@ -72,7 +72,8 @@ test('entries: lookup by binary name, move, delete, links of one inode', (t) => 
   const odd = Buffer.from([0xff, 0xfe, 0x00, 0x41]);
   meta.insertEntry({ id: 100n, parent: 1n, name: odd, ino: 10n });
   meta.insertEntry({ id: 101n, parent: 1n, name: Buffer.from('b'), ino: 10n });
-  assert.deepEqual(meta.lookup(1n, odd), { id: 100n, parent: 1n, name: odd, ino: 10n });
+  const unplaced = { prevParent: null, prevName: null, pod: 0, hlc: 0n };
+  assert.deepEqual(meta.lookup(1n, odd), { id: 100n, parent: 1n, name: odd, ino: 10n, ...unplaced });
   assert.equal(meta.lookup(1n, Buffer.from([0xff, 0xfe])), undefined);
   assert.deepEqual(
     meta.entriesOf(10n).map((e) => e.id),
@@ -80,7 +81,29 @@ test('entries: lookup by binary name, move, delete, links of one inode', (t) => 
   );
   meta.moveEntry(101n, 5n, Buffer.from('c'));
   assert.equal(meta.lookup(1n, Buffer.from('b')), undefined);
-  assert.deepEqual(meta.getEntry(101n), { id: 101n, parent: 5n, name: Buffer.from('c'), ino: 10n });
+  assert.deepEqual(meta.getEntry(101n), { id: 101n, parent: 5n, name: Buffer.from('c'), ino: 10n, ...unplaced });
+  meta.moveEntry(101n, 2n, Buffer.from('c'), { pod: 3, hlc: 77n }, { parent: 5n, name: Buffer.from('c') });
+  assert.deepEqual(meta.getEntry(101n), {
+    id: 101n,
+    parent: 2n,
+    name: Buffer.from('c'),
+    ino: 10n,
+    prevParent: 5n,
+    prevName: Buffer.from('c'),
+    pod: 3,
+    hlc: 77n,
+  });
+  assert.equal(meta.hasChildren(5n), false, 'a deleted entry is no child of where it was');
+  meta.moveEntry(101n, 5n, Buffer.from('c'), { pod: 4, hlc: 78n });
+  assert.deepEqual(meta.getEntry(101n), {
+    id: 101n,
+    parent: 5n,
+    name: Buffer.from('c'),
+    ino: 10n,
+    ...unplaced,
+    pod: 4,
+    hlc: 78n,
+  });
   assert.equal(meta.hasChildren(5n), true);
   meta.deleteEntry(101n);
   assert.equal(meta.getEntry(101n), undefined);
@@ -129,11 +152,12 @@ test('versions: extents in offset order, holes kept, deleting reports the hashes
     { offset: 0, length: 100, hash: h(1) },
     { offset: 100, length: 100, hash: null },
   ]);
-  meta.insertVersion({ id: 1001n, ino: 11n, base: null, size: 200, created: 9n }, [
+  meta.insertVersion({ id: 1001n, ino: 11n, base: 1000n, size: 200, created: 9n, pod: 3 }, [
     { offset: 0, length: 100, hash: h(1) },
     { offset: 100, length: 100, hash: h(2) },
   ]);
-  assert.deepEqual(meta.getVersion(1000n), { id: 1000n, ino: 10n, base: null, size: 300, created: 9n });
+  assert.deepEqual(meta.getVersion(1000n), { id: 1000n, ino: 10n, base: null, size: 300, created: 9n, pod: 0 });
+  assert.deepEqual(meta.getVersion(1001n), { id: 1001n, ino: 11n, base: 1000n, size: 200, created: 9n, pod: 3 });
   assert.deepEqual(meta.extents(1000n), [
     { offset: 0, length: 100, hash: h(1) },
     { offset: 100, length: 100, hash: null },

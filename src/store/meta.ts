@@ -29,7 +29,20 @@ export interface DirEntry {
   parent: Id;
   name: Buffer;
   ino: Id;
+  /** Where a deleted entry was (it is under the trash now). */
+  prevParent?: Id | null;
+  prevName?: Buffer | null;
+  /** The pod and timestamp of the operation that placed it. */
+  pod?: number;
+  hlc?: bigint;
 }
+
+/** The image of a row before an operation changed it (null: it did not exist). */
+export type RowImage =
+  | { t: 'inode'; key: Id; row: Record<string, unknown> | null }
+  | { t: 'entry'; key: Id; row: Record<string, unknown> | null }
+  | { t: 'xattr'; key: [Id, Buffer]; row: Record<string, unknown> | null }
+  | { t: 'net'; key: string; row: Record<string, unknown> | null };
 
 export interface Extent {
   offset: number;
@@ -44,6 +57,8 @@ export interface Version {
   base: Id | null;
   size: number;
   created: bigint;
+  /** The pod that wrote it. */
+  pod?: number;
 }
 
 type Row = Record<string, unknown>;
@@ -68,7 +83,16 @@ function toInode(r: Row): Inode {
 }
 
 function toEntry(r: Row): DirEntry {
-  return { id: r.id as bigint, parent: r.parent as bigint, name: r.name as Buffer, ino: r.ino as bigint };
+  return {
+    id: r.id as bigint,
+    parent: r.parent as bigint,
+    name: r.name as Buffer,
+    ino: r.ino as bigint,
+    prevParent: (r.prev_parent as bigint | null) ?? null,
+    prevName: (r.prev_name as Buffer | null) ?? null,
+    pod: Number(r.pod ?? 0),
+    hlc: (r.hlc as bigint | undefined) ?? 0n,
+  };
 }
 
 /** Columns of `inodes` a setattr may change. */
@@ -118,13 +142,41 @@ export class MetaStore {
       lookup: p('SELECT * FROM entries WHERE parent = ? AND name = ?'),
       getEntry: p('SELECT * FROM entries WHERE id = ?'),
       entriesOf: p('SELECT * FROM entries WHERE ino = ?'),
-      insertEntry: p('INSERT INTO entries (id, parent, name, ino) VALUES (?, ?, ?, ?)'),
-      moveEntry: p('UPDATE entries SET parent = ?, name = ? WHERE id = ?'),
+      insertEntry: p(
+        'INSERT INTO entries (id, parent, name, ino, prev_parent, prev_name, pod, hlc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      moveEntry: p(
+        'UPDATE entries SET parent = ?, name = ?, prev_parent = ?, prev_name = ?, pod = ?, hlc = ? WHERE id = ?',
+      ),
+      putEntry: p(
+        'INSERT OR REPLACE INTO entries (id, parent, name, ino, prev_parent, prev_name, pod, hlc) VALUES (@id, @parent, @name, @ino, @prev_parent, @prev_name, @pod, @hlc)',
+      ),
+      putInode: p(
+        `INSERT OR REPLACE INTO inodes (ino, mode, uid, gid, nlink, size, atime, mtime, ctime, btime, rdev, target, content, used)
+         VALUES (@ino, @mode, @uid, @gid, @nlink, @size, @atime, @mtime, @ctime, @btime, @rdev, @target, @content, @used)`,
+      ),
+      getXattrRow: p('SELECT * FROM xattrs WHERE ino = ? AND name = ?'),
+      getNet: p('SELECT * FROM netstate WHERE key = ?'),
+      putNet: p('INSERT OR REPLACE INTO netstate (key, value) VALUES (@key, @value)'),
+      delNet: p('DELETE FROM netstate WHERE key = ?'),
+      allNet: p('SELECT key, value FROM netstate ORDER BY key'),
       deleteEntry: p('DELETE FROM entries WHERE id = ?'),
       list: p(
         'SELECT e.id, e.name, e.ino, i.mode FROM entries e JOIN inodes i ON i.ino = e.ino WHERE e.parent = ? AND e.id > ? ORDER BY e.id LIMIT ?',
       ),
       hasChildren: p('SELECT 1 FROM entries WHERE parent = ? LIMIT 1'),
+      subdirs: p(
+        'SELECT count(*) AS n FROM entries e JOIN inodes i ON i.ino = e.ino WHERE e.parent = ? AND (i.mode & 61440) = 16384',
+      ),
+      liveLinks: p('SELECT count(*) AS n FROM entries WHERE ino = ? AND parent != 2'),
+      trashedBefore: p('SELECT * FROM entries WHERE parent = 2 AND hlc < ?'),
+      unlinkedInodes: p(
+        'SELECT i.ino FROM inodes i WHERE i.ino > 2 AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.ino = i.ino)',
+      ),
+      shownBy: p('SELECT 1 FROM inodes WHERE content = ? LIMIT 1'),
+      staleVersions: p(
+        'SELECT v.id FROM versions v WHERE v.created < ? AND NOT EXISTS (SELECT 1 FROM inodes i WHERE i.content = v.id)',
+      ),
       countChildren: p('SELECT count(*) AS n FROM entries WHERE parent = ?'),
       getXattr: p('SELECT value FROM xattrs WHERE ino = ? AND name = ?'),
       listXattrs: p('SELECT name FROM xattrs WHERE ino = ? ORDER BY name'),
@@ -134,17 +186,85 @@ export class MetaStore {
       removeXattr: p('DELETE FROM xattrs WHERE ino = ? AND name = ?'),
       removeXattrs: p('DELETE FROM xattrs WHERE ino = ?'),
       getVersion: p('SELECT * FROM versions WHERE id = ?'),
-      insertVersion: p('INSERT INTO versions (id, ino, base, size, created) VALUES (?, ?, ?, ?, ?)'),
+      insertVersion: p('INSERT OR IGNORE INTO versions (id, ino, base, size, created, pod) VALUES (?, ?, ?, ?, ?, ?)'),
       deleteVersion: p('DELETE FROM versions WHERE id = ?'),
       versionsOf: p('SELECT id FROM versions WHERE ino = ?'),
       extents: p('SELECT offset, length, hash FROM extents WHERE version = ? ORDER BY offset'),
-      insertExtent: p('INSERT INTO extents (version, offset, length, hash) VALUES (?, ?, ?, ?)'),
+      insertExtent: p('INSERT OR IGNORE INTO extents (version, offset, length, hash) VALUES (?, ?, ?, ?)'),
       deleteExtents: p('DELETE FROM extents WHERE version = ?'),
       hashesOf: p('SELECT DISTINCT hash FROM extents WHERE version = ? AND hash IS NOT NULL'),
       hashUsed: p('SELECT 1 FROM extents WHERE hash = ? LIMIT 1'),
       orphans: p('SELECT ino FROM inodes WHERE nlink = 0'),
       counts: p(`SELECT (SELECT count(*) FROM inodes) AS inodes, (SELECT coalesce(sum(size), 0) FROM inodes) AS bytes`),
     };
+  }
+
+  // ---- undo capture ----------------------------------------------------------
+
+  private captureLog: RowImage[] | null = null;
+  private captured: Set<string> | null = null;
+
+  /** Starts recording the previous image of every row written, until endCapture(). */
+  beginCapture(): void {
+    this.captureLog = [];
+    this.captured = new Set();
+  }
+
+  endCapture(): RowImage[] {
+    const log = this.captureLog ?? [];
+    this.captureLog = null;
+    this.captured = null;
+    return log;
+  }
+
+  private snap(image: () => RowImage, id: string): void {
+    if (!this.captureLog || this.captured?.has(id)) return;
+    this.captured?.add(id);
+    this.captureLog.push(image());
+  }
+
+  private snapInode(ino: Id): void {
+    this.snap(
+      () => ({ t: 'inode', key: ino, row: (this.st('getInode').get(ino) as Row | undefined) ?? null }),
+      `i${ino}`,
+    );
+  }
+
+  private snapEntry(id: Id): void {
+    this.snap(() => ({ t: 'entry', key: id, row: (this.st('getEntry').get(id) as Row | undefined) ?? null }), `e${id}`);
+  }
+
+  private snapXattr(ino: Id, name: Buffer): void {
+    this.snap(
+      () => ({ t: 'xattr', key: [ino, name], row: (this.st('getXattrRow').get(ino, name) as Row | undefined) ?? null }),
+      `x${ino}:${name.toString('latin1')}`,
+    );
+  }
+
+  /** Puts rows back as the images say, last first. */
+  restore(images: RowImage[]): void {
+    for (let i = images.length - 1; i >= 0; i--) {
+      const im = images[i] as RowImage;
+      switch (im.t) {
+        case 'inode':
+          this.inodes.delete(im.key);
+          if (im.row) this.st('putInode').run(im.row);
+          else this.st('deleteInode').run(im.key);
+          break;
+        case 'entry':
+          if (im.row) this.st('putEntry').run(im.row);
+          else this.st('deleteEntry').run(im.key);
+          break;
+        case 'xattr':
+          if (im.row) this.st('setXattr').run(im.key[0], im.key[1], im.row.value);
+          else this.st('removeXattr').run(im.key[0], im.key[1]);
+          break;
+        case 'net':
+          if (im.row) this.st('putNet').run(im.row);
+          else this.st('delNet').run(im.key);
+          break;
+      }
+    }
   }
 
   private st(name: string): Statement {
@@ -185,6 +305,7 @@ export class MetaStore {
   }
 
   insertInode(i: Inode): void {
+    this.snapInode(i.ino);
     this.st('insertInode').run({
       ...i,
       size: BigInt(i.size),
@@ -197,6 +318,7 @@ export class MetaStore {
     if (keys.length === 0) return;
     for (const k of keys) if (!INODE_COLUMNS.has(k)) throw new Error(`not an inode column: ${k}`);
     this.beforeStatement();
+    this.snapInode(ino);
     const sig = keys.join(',');
     let stmt = this.updates.get(sig);
     if (!stmt) {
@@ -214,6 +336,7 @@ export class MetaStore {
       });
   }
 
+  /** Removes an inode and its xattrs for good (garbage collection, never undone). */
   deleteInode(ino: Id): void {
     this.inodes.delete(ino);
     this.st('deleteInode').run(ino);
@@ -241,14 +364,33 @@ export class MetaStore {
   }
 
   insertEntry(e: DirEntry): void {
-    this.st('insertEntry').run(e.id, e.parent, e.name, e.ino);
+    this.snapEntry(e.id);
+    this.st('insertEntry').run(
+      e.id,
+      e.parent,
+      e.name,
+      e.ino,
+      e.prevParent ?? null,
+      e.prevName ?? null,
+      e.pod ?? 0,
+      e.hlc ?? 0n,
+    );
   }
 
-  moveEntry(id: Id, parent: Id, name: Buffer): void {
-    this.st('moveEntry').run(parent, name, id);
+  /** Moves an entry; `prev` records where a deleted entry was. */
+  moveEntry(
+    id: Id,
+    parent: Id,
+    name: Buffer,
+    placed: { pod: number; hlc: bigint } = { pod: 0, hlc: 0n },
+    prev: { parent: Id; name: Buffer } | null = null,
+  ): void {
+    this.snapEntry(id);
+    this.st('moveEntry').run(parent, name, prev?.parent ?? null, prev?.name ?? null, placed.pod, placed.hlc, id);
   }
 
   deleteEntry(id: Id): void {
+    this.snapEntry(id);
     this.st('deleteEntry').run(id);
   }
 
@@ -266,6 +408,36 @@ export class MetaStore {
     return this.st('hasChildren').get(parent) !== undefined;
   }
 
+  /** Subdirectories of a directory (its nlink is 2 more). */
+  subdirCount(dir: Id): number {
+    return Number((this.st('subdirs').get(dir) as Row).n);
+  }
+
+  /** Entries of an inode outside the trash. */
+  liveLinks(ino: Id): number {
+    return Number((this.st('liveLinks').get(ino) as Row).n);
+  }
+
+  /** Deleted entries placed in the trash by operations older than `hlc`. */
+  trashedBefore(hlc: bigint): DirEntry[] {
+    return (this.st('trashedBefore').all(hlc) as Row[]).map(toEntry);
+  }
+
+  /** Inodes no entry refers to (not even a deleted one). */
+  unlinkedInodes(): Id[] {
+    return (this.st('unlinkedInodes').all() as Row[]).map((r) => r.ino as bigint);
+  }
+
+  /** True if some inode shows this version. */
+  shownBy(version: Id): boolean {
+    return this.st('shownBy').get(version) !== undefined;
+  }
+
+  /** Versions no inode shows, created before `time` (ns). */
+  staleVersions(time: bigint): Id[] {
+    return (this.st('staleVersions').all(time) as Row[]).map((r) => r.id as bigint);
+  }
+
   // ---- xattrs ----------------------------------------------------------------
 
   getXattr(ino: Id, name: Buffer): Buffer | undefined {
@@ -278,11 +450,30 @@ export class MetaStore {
   }
 
   setXattr(ino: Id, name: Buffer, value: Buffer): void {
+    this.snapXattr(ino, name);
     this.st('setXattr').run(ino, name, value);
   }
 
   removeXattr(ino: Id, name: Buffer): boolean {
+    this.snapXattr(ino, name);
     return this.st('removeXattr').run(ino, name).changes > 0;
+  }
+
+  // ---- replicated network state ----------------------------------------------
+
+  getNet(key: string): Buffer | undefined {
+    const r = this.st('getNet').get(key) as Row | undefined;
+    return r ? (r.value as Buffer) : undefined;
+  }
+
+  setNet(key: string, value: Buffer | null): void {
+    this.snap(() => ({ t: 'net', key, row: (this.st('getNet').get(key) as Row | undefined) ?? null }), `n${key}`);
+    if (value === null) this.st('delNet').run(key);
+    else this.st('putNet').run({ key, value });
+  }
+
+  allNet(): Array<{ key: string; value: Buffer }> {
+    return (this.st('allNet').all() as Row[]).map((r) => ({ key: r.key as string, value: r.value as Buffer }));
   }
 
   // ---- versions --------------------------------------------------------------
@@ -296,11 +487,12 @@ export class MetaStore {
       base: (r.base as bigint | null) ?? null,
       size: Number(r.size),
       created: r.created as bigint,
+      pod: Number(r.pod ?? 0),
     };
   }
 
   insertVersion(v: Version, extents: Extent[]): void {
-    this.st('insertVersion').run(v.id, v.ino, v.base, BigInt(v.size), v.created);
+    this.st('insertVersion').run(v.id, v.ino, v.base, BigInt(v.size), v.created, v.pod ?? 0);
     const ins = this.st('insertExtent');
     for (const e of extents) ins.run(v.id, BigInt(e.offset), BigInt(e.length), e.hash);
   }

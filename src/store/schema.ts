@@ -24,13 +24,20 @@ CREATE TABLE IF NOT EXISTS inodes (
   content INTEGER,
   used INTEGER NOT NULL DEFAULT 0
 ) STRICT;
+CREATE INDEX IF NOT EXISTS inodes_by_content ON inodes(content) WHERE content IS NOT NULL;
 
 -- Directory entries: the nodes of the replicated tree. Hard links are several entries of one inode.
+-- A deleted entry moves under the trash (parent 2) and remembers where it was (prev_*), so that a
+-- concurrent edit can bring it back. pod/hlc: the operation that placed it (conflict names, collection).
 CREATE TABLE IF NOT EXISTS entries (
   id INTEGER PRIMARY KEY,
   parent INTEGER NOT NULL,
   name BLOB NOT NULL,
-  ino INTEGER NOT NULL
+  ino INTEGER NOT NULL,
+  prev_parent INTEGER,
+  prev_name BLOB,
+  pod INTEGER NOT NULL DEFAULT 0,
+  hlc INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX IF NOT EXISTS entries_by_name ON entries(parent, name);
 CREATE INDEX IF NOT EXISTS entries_by_ino ON entries(ino);
@@ -48,7 +55,8 @@ CREATE TABLE IF NOT EXISTS versions (
   ino INTEGER NOT NULL,
   base INTEGER,
   size INTEGER NOT NULL,
-  created INTEGER NOT NULL
+  created INTEGER NOT NULL,
+  pod INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX IF NOT EXISTS versions_by_ino ON versions(ino);
 
@@ -84,11 +92,27 @@ CREATE TABLE IF NOT EXISTS packs (
   live INTEGER NOT NULL
 ) STRICT;
 
--- The operation log of the replicated tree.
+-- The operation log of the replicated tree, in timestamp order: each operation with the row images
+-- that undo its effect (a late operation undoes the newer ones, applies, and redoes them).
 CREATE TABLE IF NOT EXISTS oplog (
   hlc INTEGER NOT NULL,
   pod INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
   body BLOB NOT NULL,
+  undo BLOB,
   PRIMARY KEY (hlc, pod)
 ) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS oplog_by_origin ON oplog(pod, seq);
+
+-- Version vector: per origin pod, the highest sequence number received without a gap.
+CREATE TABLE IF NOT EXISTS origins (
+  pod INTEGER PRIMARY KEY,
+  seq INTEGER NOT NULL
+) STRICT;
+
+-- Replicated network state (members, network configuration), last writer wins in timestamp order.
+CREATE TABLE IF NOT EXISTS netstate (
+  key TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) STRICT;
 `;

@@ -1,40 +1,24 @@
 /**
- * The effect of each tree operation on the metadata tables. Pure functions of
- * the operation and the current state, so every pod applying the same
- * operations reaches the same state.
+ * The effect of each operation on the metadata tables. A function of the
+ * operation and the current state only (never the local clock), so pods
+ * applying the same operations in the same order reach the same state.
  */
 import { TRASH_INO } from '../core/ids.js';
-import type { Inode, MetaStore } from '../store/meta.js';
-import type { ContentOp, CreateOp, MoveOp, SetattrOp, TreeOp, XattrOp } from './ops.js';
+import { applyContent } from './conflicts.js';
+import { isDir, isWithin, type Placement, place, relink, touch, touchCtime, trash } from './names.js';
+import type { CreateOp, MoveOp, NetOp, SetattrOp, TreeOp, XattrOp } from './ops.js';
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
+export { isDir };
 
-export function isDir(mode: number): boolean {
-  return (mode & S_IFMT) === S_IFDIR;
-}
-
-/** What applying an operation released: chunks no version references any more. */
-export interface Effect {
-  freedChunks: Buffer[];
-}
-
-function touchDir(meta: MetaStore, dir: Inode | undefined, time: bigint, nlinkDelta: number): void {
-  if (!dir) return;
-  meta.updateInode(dir.ino, { mtime: time, ctime: time, nlink: dir.nlink + nlinkDelta });
-}
-
-function applyCreate(meta: MetaStore, op: CreateOp): void {
-  const parent = meta.getInode(op.parent);
-  let dir = false;
-  if (op.inode) {
-    dir = isDir(op.inode.mode);
+function applyCreate(p: Placement, op: CreateOp): void {
+  const { meta } = p;
+  if (op.inode && !meta.getInode(op.ino)) {
     meta.insertInode({
       ino: op.ino,
       mode: op.inode.mode,
       uid: op.inode.uid,
       gid: op.inode.gid,
-      nlink: dir ? 2 : 1,
+      nlink: 0,
       size: op.inode.target ? op.inode.target.length : 0,
       atime: op.time,
       mtime: op.time,
@@ -45,39 +29,44 @@ function applyCreate(meta: MetaStore, op: CreateOp): void {
       content: null,
       used: 0,
     });
-  } else {
-    const inode = meta.getInode(op.ino);
-    if (!inode) throw new Error(`create: no inode ${op.ino}`);
-    meta.updateInode(op.ino, { nlink: inode.nlink + 1, ctime: op.time });
   }
-  meta.insertEntry({ id: op.entry, parent: op.parent, name: op.name, ino: op.ino });
-  touchDir(meta, parent, op.time, dir ? 1 : 0);
+  const inode = meta.getInode(op.ino);
+  const parent = meta.getInode(op.parent);
+  if (!inode || !parent || !isDir(parent.mode) || meta.getEntry(op.entry)) return;
+  if (!op.inode) touchCtime(meta, op.ino, op.time);
+  place(p, { id: op.entry, parent: op.parent, name: op.name, ino: op.ino }, op.parent, op.name, true);
+  touch(meta, op.parent, op.time);
 }
 
-function applyMove(meta: MetaStore, op: MoveOp): void {
+function applyMove(p: Placement, op: MoveOp): void {
+  const { meta } = p;
   const e = meta.getEntry(op.entry);
-  if (!e) throw new Error(`move: no entry ${op.entry}`);
-  const inode = meta.getInode(e.ino);
-  if (!inode) throw new Error(`move: no inode ${e.ino}`);
-  const dir = isDir(inode.mode);
-  const oldParent = meta.getInode(e.parent);
+  const inode = e && meta.getInode(e.ino);
+  if (!e || !inode) return;
   if (op.parent === TRASH_INO) {
-    meta.deleteEntry(e.id);
-    meta.updateInode(inode.ino, { nlink: dir ? 0 : inode.nlink - 1, ctime: op.time });
-    touchDir(meta, oldParent, op.time, dir ? -1 : 0);
+    if (e.parent === TRASH_INO) return;
+    // A directory someone filled concurrently, a file someone edited concurrently: not deleted.
+    if (isDir(inode.mode) ? meta.hasChildren(e.ino) : op.seen !== undefined && inode.content !== op.seen) return;
+    trash(p, e);
+    touch(meta, e.parent, op.time);
+    touchCtime(meta, e.ino, op.time);
     return;
   }
-  meta.moveEntry(e.id, op.parent, op.name);
-  meta.updateInode(inode.ino, { ctime: op.time });
-  if (op.parent === e.parent) {
-    touchDir(meta, oldParent, op.time, 0);
-  } else {
-    touchDir(meta, oldParent, op.time, dir ? -1 : 0);
-    touchDir(meta, meta.getInode(op.parent), op.time, dir ? 1 : 0);
-  }
+  const target = meta.getInode(op.parent);
+  if (!target || !isDir(target.mode)) return;
+  // The move operation of Kleppmann et al.: a move below itself would make a cycle, and is skipped.
+  if (isDir(inode.mode) && isWithin(meta, op.parent, e.ino)) return;
+  const from = e.parent;
+  place(p, e, op.parent, op.name);
+  touch(meta, op.parent, op.time);
+  if (from !== TRASH_INO && from !== op.parent) touch(meta, from, op.time);
+  touchCtime(meta, e.ino, op.time);
+  if (from === TRASH_INO) relink(meta, from);
 }
 
-function applySetattr(meta: MetaStore, op: SetattrOp): void {
+function applySetattr(p: Placement, op: SetattrOp): void {
+  const { meta } = p;
+  if (!meta.getInode(op.ino)) return;
   const a = op.attrs;
   meta.updateInode(op.ino, {
     mode: a.mode,
@@ -87,38 +76,32 @@ function applySetattr(meta: MetaStore, op: SetattrOp): void {
     mtime: a.mtime,
     ctime: a.ctime ?? op.time,
   });
+  p.changes.inodes.add(op.ino);
 }
 
-function applyContent(meta: MetaStore, op: ContentOp): Buffer[] {
-  const inode = meta.getInode(op.ino);
-  if (!inode) throw new Error(`content: no inode ${op.ino}`);
-  meta.insertVersion({ id: op.version, ino: op.ino, base: op.base, size: op.size, created: op.time }, op.extents);
-  const used = op.extents.reduce((n, e) => (e.hash ? n + e.length : n), 0);
-  meta.updateInode(op.ino, { content: op.version, size: op.size, used, mtime: op.mtime, ctime: op.time });
-  return inode.content !== null ? meta.deleteVersion(inode.content) : [];
-}
-
-function applyXattr(meta: MetaStore, op: XattrOp): void {
+function applyXattr(p: Placement, op: XattrOp): void {
+  const { meta } = p;
+  if (!meta.getInode(op.ino)) return;
   if (op.value === null) meta.removeXattr(op.ino, op.name);
   else meta.setXattr(op.ino, op.name, op.value);
-  meta.updateInode(op.ino, { ctime: op.time });
+  touchCtime(meta, op.ino, op.time);
+  p.changes.inodes.add(op.ino);
 }
 
-export function applyOp(meta: MetaStore, op: TreeOp): Buffer[] {
-  switch (op.kind) {
-    case 'create':
-      applyCreate(meta, op);
-      return [];
-    case 'move':
-      applyMove(meta, op);
-      return [];
-    case 'setattr':
-      applySetattr(meta, op);
-      return [];
-    case 'content':
-      return applyContent(meta, op);
-    case 'xattr':
-      applyXattr(meta, op);
-      return [];
-  }
+function applyNet(p: Placement, op: NetOp): void {
+  p.meta.setNet(op.key, op.value);
+  p.changes.net = true;
+}
+
+const appliers: { [K in TreeOp['kind']]: (p: Placement, op: Extract<TreeOp, { kind: K }>) => void } = {
+  create: applyCreate,
+  move: applyMove,
+  setattr: applySetattr,
+  content: applyContent,
+  xattr: applyXattr,
+  net: applyNet,
+};
+
+export function applyOp(p: Placement, op: TreeOp): void {
+  (appliers[op.kind] as (p: Placement, op: TreeOp) => void)(p, op);
 }

@@ -38,13 +38,18 @@ export interface CreateOp {
   time: bigint;
 }
 
-/** Move (rename) an entry; parent TRASH_INO deletes it. */
+/**
+ * Move (rename) an entry; parent TRASH_INO deletes it. A delete of a file
+ * records the version its author saw (`seen`): if the file changed since,
+ * concurrently, the delete does not happen (the edit survives).
+ */
 export interface MoveOp {
   kind: 'move';
   entry: Id;
   parent: Id;
   name: Buffer;
   time: bigint;
+  seen?: Id | null;
 }
 
 export interface SetattrOp {
@@ -64,6 +69,8 @@ export interface ContentOp {
   extents: Extent[];
   mtime: bigint;
   time: bigint;
+  /** Written through a handle on a file its author had already deleted: no resurrection. */
+  unlinked?: boolean;
 }
 
 export interface XattrOp {
@@ -75,12 +82,35 @@ export interface XattrOp {
   time: bigint;
 }
 
-export type TreeOp = CreateOp | MoveOp | SetattrOp | ContentOp | XattrOp;
+/** Network state (members, configuration): `value` null removes the key. */
+export interface NetOp {
+  kind: 'net';
+  key: string;
+  value: Buffer | null;
+  time: bigint;
+}
 
-export interface StampedOp {
+export type TreeOp = CreateOp | MoveOp | SetattrOp | ContentOp | XattrOp | NetOp;
+
+/** An operation with its place in the total order (hlc, then pod) and in its pod's sequence. */
+export interface Stamp {
   hlc: Timestamp;
   pod: number;
+  seq: bigint;
+}
+
+export interface StampedOp extends Stamp {
   op: TreeOp;
+}
+
+/** An operation as it travels between pods: the encoded body, not re-encoded at each hop. */
+export interface WireOp extends Stamp {
+  body: Buffer;
+}
+
+export function compareStamps(a: { hlc: Timestamp; pod: number }, b: { hlc: Timestamp; pod: number }): number {
+  if (a.hlc !== b.hlc) return a.hlc < b.hlc ? -1 : 1;
+  return a.pod - b.pod;
 }
 
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint' });

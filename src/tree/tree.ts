@@ -1,27 +1,38 @@
 /**
- * The replicated file tree of one pod: applies operations to the metadata
- * store, each logged with its timestamp in the same transaction as its
- * effect, and removes inodes nothing refers to any more.
+ * The replicated file tree of one pod. Every change is an operation stamped
+ * (hybrid logical clock, pod, per-pod sequence) and applied in stamp order,
+ * local or remote: an operation that arrives late undoes the newer ones,
+ * applies, and redoes them (the replicated tree of Kleppmann et al.,
+ * generalized to every kind of operation). Each operation is logged with
+ * the row images that undo it, in the same transaction as its effect. Once
+ * every pod has every operation older than some timestamp (stable), those
+ * operations leave the log and what they deleted is collected.
  */
-import { Hlc, type Timestamp } from '../core/hlc.js';
-import { type Id, ROOT_INO } from '../core/ids.js';
+import { Packr } from 'msgpackr';
+import { Hlc, physicalMs, type Timestamp } from '../core/hlc.js';
+import { type Id, ROOT_INO, TRASH_INO } from '../core/ids.js';
 import { nowNs } from '../core/time.js';
 import type { Committer } from '../store/committer.js';
 import type { Statement } from '../store/db.js';
 import type { IdAllocator } from '../store/ids.js';
-import type { MetaStore } from '../store/meta.js';
+import type { MetaStore, RowImage } from '../store/meta.js';
 import { applyOp } from './apply.js';
-import { encodeOp, type TreeOp } from './ops.js';
+import type { Changes, ConflictPolicy, Placement } from './names.js';
+import { compareStamps, decodeOp, encodeOp, type Stamp, type TreeOp, type WireOp } from './ops.js';
 
 export interface TreeOptions {
   meta: MetaStore;
   ids: IdAllocator;
-  /** This pod's number in operation stamps (tie-break between equal timestamps). */
+  /** This pod's number: its stamps' tie-break, the prefix of its ids. */
   pod: number;
   clock?: Hlc;
   /** Group commit; without it every change commits on its own. */
   committer?: Committer;
 }
+
+const undoPackr = new Packr({ useRecords: false, int64AsType: 'bigint' });
+
+export type VersionVector = Map<number, bigint>;
 
 export class Tree {
   readonly meta: MetaStore;
@@ -29,13 +40,19 @@ export class Tree {
   readonly pod: number;
   readonly clock: Hlc;
   readonly committer: Committer | undefined;
-  private readonly logInsert: Statement;
-  private readonly logTrim: Statement;
-  private readonly logCount: Statement;
-  /** Called after a committed change with the chunks it released. */
+  private last: Stamp;
+  private seq: bigint;
+  private readonly s: Record<string, Statement>;
+  /** Called after a committed change with the chunks no version uses any more. */
   onFreed: (hashes: Buffer[]) => void = () => {};
   /** Runs inside every change's transaction, before its operations (the chunk store records new small chunks). */
   beforeApply: () => void = () => {};
+  /** Called after operations took effect, with what they changed; `remote`: they came from another pod. */
+  onChanged: (changes: Changes, remote: boolean) => void = () => {};
+  /** Called with this pod's new operations, to send to the others. */
+  onLocal: (ops: WireOp[]) => void = () => {};
+  /** Names of pods, for conflict copies. */
+  podName: (pod: number) => string = (pod) => `pod${pod}`;
 
   constructor(opts: TreeOptions) {
     this.meta = opts.meta;
@@ -44,15 +61,41 @@ export class Tree {
     this.clock = opts.clock ?? new Hlc();
     this.committer = opts.committer;
     const db = this.meta.db;
-    this.logInsert = db.prepare('INSERT INTO oplog (hlc, pod, body) VALUES (?, ?, ?)');
-    this.logTrim = db.prepare('DELETE FROM oplog WHERE hlc <= ?');
-    this.logCount = db.prepare('SELECT count(*) AS n FROM oplog');
+    const p = (sql: string) => db.prepare(sql).safeIntegers(true);
+    this.s = {
+      insert: p('INSERT INTO oplog (hlc, pod, seq, body, undo) VALUES (?, ?, ?, ?, ?)'),
+      setUndo: p('UPDATE oplog SET undo = ? WHERE hlc = ? AND pod = ?'),
+      has: p('SELECT 1 FROM oplog WHERE hlc = ? AND pod = ?'),
+      newer: p('SELECT hlc, pod, seq, body, undo FROM oplog WHERE hlc > ? OR (hlc = ? AND pod > ?) ORDER BY hlc, pod'),
+      all: p('SELECT hlc, pod, seq, body FROM oplog ORDER BY hlc, pod'),
+      trim: p('DELETE FROM oplog WHERE hlc < ?'),
+      count: p('SELECT count(*) AS n FROM oplog'),
+      origin: p('SELECT seq FROM origins WHERE pod = ?'),
+      setOrigin: p('INSERT INTO origins (pod, seq) VALUES (?, ?) ON CONFLICT(pod) DO UPDATE SET seq = excluded.seq'),
+      origins: p('SELECT pod, seq FROM origins'),
+      hasSeq: p('SELECT 1 FROM oplog WHERE pod = ? AND seq = ?'),
+      ownAfter: p('SELECT hlc FROM oplog WHERE pod = ? AND seq > ? ORDER BY seq LIMIT 1'),
+      getLast: p(`SELECT value FROM meta WHERE key = 'tree_last'`),
+      setLast: p(
+        `INSERT INTO meta (key, value) VALUES ('tree_last', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+      ),
+    };
+    const last = this.s.getLast?.get() as { value: Buffer } | undefined;
+    this.last = last ? (undoPackr.unpack(last.value) as Stamp) : { hlc: 0n, pod: 0, seq: 0n };
+    this.clock.observe(this.last.hlc);
+    this.seq = this.originSeq(this.pod);
     this.ensureRoot();
+  }
+
+  private st(name: string): Statement {
+    const s = this.s[name];
+    if (!s) throw new Error(`no statement ${name}`);
+    return s;
   }
 
   private ensureRoot(): void {
     if (this.meta.getInode(ROOT_INO)) return;
-    const t = nowNs();
+    const t = 0n;
     this.meta.insertInode({
       ino: ROOT_INO,
       mode: 0o040755,
@@ -75,41 +118,204 @@ export class Tree {
     return this.ids.allocate();
   }
 
-  /** Applies local operations atomically: all are logged and take effect, or none. */
-  apply(ops: TreeOp[]): Timestamp[] {
+  get policy(): ConflictPolicy {
+    const v = this.meta.getNet('config:conflict');
+    return v?.toString() === 'newest' ? 'newest' : 'copy';
+  }
+
+  private originSeq(pod: number): bigint {
+    const r = this.st('origin').get(pod) as { seq: bigint } | undefined;
+    return r ? r.seq : 0n;
+  }
+
+  /** Applies one operation at its stamp, recording its undo images in the log. */
+  private applyAt(stamp: Stamp, op: TreeOp, changes: Changes): void {
+    const p: Placement = { meta: this.meta, stamp, policy: this.policy, podName: this.podName, changes };
+    this.meta.beginCapture();
+    try {
+      applyOp(p, op);
+    } finally {
+      const undo = this.meta.endCapture();
+      this.st('setUndo').run(undoPackr.pack(undo), stamp.hlc, stamp.pod);
+    }
+  }
+
+  private setLast(stamp: Stamp): void {
+    this.last = stamp;
+    this.st('setLast').run(undoPackr.pack({ hlc: stamp.hlc, pod: stamp.pod, seq: stamp.seq }));
+  }
+
+  private atomically<T>(fn: () => T): T {
     this.committer?.open();
-    const freed: Buffer[] = [];
+    return this.meta.transaction(fn);
+  }
+
+  /** Applies local operations atomically: all are logged and take effect, or none. */
+  apply(ops: TreeOp[]): Stamp[] {
+    const changes: Changes = { entries: [], inodes: new Set() };
+    const wire: WireOp[] = [];
     const stamps = this.atomically(() => {
       this.ids.persist();
       this.beforeApply();
-      const out: Timestamp[] = [];
+      const out: Stamp[] = [];
       for (const op of ops) {
-        const hlc = this.clock.now();
-        this.logInsert.run(hlc, this.pod, encodeOp(op));
-        freed.push(...applyOp(this.meta, op));
-        out.push(hlc);
+        const stamp: Stamp = { hlc: this.clock.now(), pod: this.pod, seq: this.seq + 1n };
+        const body = encodeOp(op);
+        this.st('insert').run(stamp.hlc, stamp.pod, stamp.seq, body, null);
+        this.applyAt(stamp, op, changes);
+        this.seq = stamp.seq;
+        this.st('setOrigin').run(this.pod, this.seq);
+        this.setLast(stamp);
+        out.push(stamp);
+        wire.push({ ...stamp, body });
       }
       return out;
     });
-    if (freed.length) this.onFreed(freed);
+    this.onChanged(changes, false);
+    this.onLocal(wire);
     return stamps;
   }
 
-  /** Removes an inode with no links and no users left: it, its xattrs and its versions. */
-  purge(ino: Id): void {
-    this.committer?.open();
+  /**
+   * Applies operations from other pods (any order, duplicates ignored) at
+   * their place in the stamp order. Returns how many were new.
+   */
+  receive(ops: WireOp[]): number {
+    const sorted = [...ops].sort(compareStamps);
+    const changes: Changes = { entries: [], inodes: new Set() };
+    let fresh = 0;
+    this.atomically(() => {
+      this.beforeApply();
+      for (const w of sorted) {
+        if (w.pod === this.pod || w.seq <= this.originSeq(w.pod) || this.st('has').get(w.hlc, w.pod)) continue;
+        this.clock.observe(w.hlc);
+        const op = decodeOp(w.body);
+        if (compareStamps(w, this.last) > 0) {
+          this.st('insert').run(w.hlc, w.pod, w.seq, w.body, null);
+          this.applyAt(w, op, changes);
+          this.setLast(w);
+        } else {
+          this.late(w, op, changes);
+        }
+        this.advanceOrigin(w.pod);
+        fresh++;
+      }
+    });
+    if (fresh > 0) this.onChanged(changes, true);
+    return fresh;
+  }
+
+  /** An operation older than some already applied: undo those, apply it, redo them. */
+  private late(w: WireOp, op: TreeOp, changes: Changes): void {
+    const newer = this.st('newer').all(w.hlc, w.hlc, w.pod) as Array<{
+      hlc: bigint;
+      pod: bigint;
+      seq: bigint;
+      body: Buffer;
+      undo: Buffer | null;
+    }>;
+    for (let i = newer.length - 1; i >= 0; i--) {
+      const r = newer[i] as (typeof newer)[number];
+      const images = r.undo ? (undoPackr.unpack(r.undo) as RowImage[]) : [];
+      this.meta.restore(images);
+      for (const im of images) if (im.t === 'inode') changes.inodes.add(im.key);
+    }
+    this.st('insert').run(w.hlc, w.pod, w.seq, w.body, null);
+    this.applyAt(w, op, changes);
+    for (const r of newer) {
+      this.applyAt({ hlc: r.hlc, pod: Number(r.pod), seq: r.seq }, decodeOp(r.body), changes);
+    }
+  }
+
+  /** The version vector moves on over every sequence number now known without a gap. */
+  private advanceOrigin(pod: number): void {
+    let seq = this.originSeq(pod);
+    while (this.st('hasSeq').get(pod, seq + 1n)) seq++;
+    this.st('setOrigin').run(pod, seq);
+  }
+
+  /** For each pod, the last operation of its sequence this pod has without a gap. */
+  versionVector(): VersionVector {
+    const vv: VersionVector = new Map();
+    for (const r of this.st('origins').all() as Array<{ pod: bigint; seq: bigint }>) vv.set(Number(r.pod), r.seq);
+    return vv;
+  }
+
+  /** Logged operations another pod lacks (those past its version vector), in stamp order. */
+  opsAfter(vv: VersionVector): WireOp[] {
+    const out: WireOp[] = [];
+    for (const r of this.st('all').all() as Array<{ hlc: bigint; pod: bigint; seq: bigint; body: Buffer }>) {
+      const pod = Number(r.pod);
+      if (r.seq > (vv.get(pod) ?? 0n)) out.push({ hlc: r.hlc, pod, seq: r.seq, body: r.body });
+    }
+    return out;
+  }
+
+  /**
+   * Below this timestamp, this pod will create no new operation, and every
+   * one it created has reached the pods whose version vectors are given.
+   */
+  floor(peerVectors: VersionVector[]): Timestamp {
+    let now = this.clock.now();
+    let delivered = this.seq;
+    for (const vv of peerVectors) {
+      const s = vv.get(this.pod) ?? 0n;
+      if (s < delivered) delivered = s;
+    }
+    if (delivered < this.seq) {
+      const r = this.st('ownAfter').get(this.pod, delivered) as { hlc: bigint } | undefined;
+      if (r && r.hlc < now) now = r.hlc;
+    }
+    return now;
+  }
+
+  /**
+   * Forgets operations older than `stable` (every pod has them, none will
+   * come older) and collects what they deleted: entries deleted before it,
+   * inodes no entry names that nothing uses (`inUse`), versions no file shows.
+   */
+  compact(stable: Timestamp, inUse: (ino: Id) => boolean = () => false): number {
+    const freed: Buffer[] = [];
+    const trimmed = this.atomically(() => {
+      const n = this.st('trim').run(stable).changes;
+      for (const e of this.meta.trashedBefore(stable)) this.meta.deleteEntry(e.id);
+      for (const ino of this.meta.unlinkedInodes()) {
+        if (inUse(ino)) continue;
+        for (const v of this.meta.versionsOf(ino)) freed.push(...this.meta.deleteVersion(v));
+        this.meta.deleteInode(ino);
+      }
+      const stableNs = BigInt(physicalMs(stable)) * 1_000_000n;
+      for (const v of this.meta.staleVersions(stableNs)) freed.push(...this.meta.deleteVersion(v));
+      return n;
+    });
+    if (freed.length) this.onFreed(freed);
+    return trimmed;
+  }
+
+  /**
+   * Collects one inode now if it can go: its deletion is older than
+   * `stable` and nothing uses it. (compact() does this for all, later.)
+   */
+  collectInode(ino: Id, stable: Timestamp, inUse: (ino: Id) => boolean): void {
+    if (ino === ROOT_INO || inUse(ino)) return;
+    const entries = this.meta.entriesOf(ino);
+    if (entries.some((e) => e.parent !== TRASH_INO || (e.hlc ?? 0n) >= stable)) return;
     const freed: Buffer[] = [];
     this.atomically(() => {
-      const inode = this.meta.getInode(ino);
-      if (!inode || inode.nlink > 0) return;
+      for (const e of entries) this.meta.deleteEntry(e.id);
       for (const v of this.meta.versionsOf(ino)) freed.push(...this.meta.deleteVersion(v));
       this.meta.deleteInode(ino);
     });
     if (freed.length) this.onFreed(freed);
   }
 
-  private atomically<T>(fn: () => T): T {
-    return this.meta.transaction(fn);
+  /** Collects a version no file shows any more, once it is older than `stable`. */
+  collectVersion(version: Id | null, stable: Timestamp): void {
+    if (version === null) return;
+    const v = this.meta.getVersion(version);
+    if (!v || v.created >= BigInt(physicalMs(stable)) * 1_000_000n || this.meta.shownBy(version)) return;
+    const freed = this.atomically(() => this.meta.deleteVersion(version));
+    if (freed.length) this.onFreed(freed);
   }
 
   /** Commits every change made so far (a durability point). */
@@ -117,12 +323,12 @@ export class Tree {
     this.committer?.flush();
   }
 
-  /** Drops logged operations up to `upTo` once every pod has them. */
-  compactLog(upTo: Timestamp): number {
-    return this.logTrim.run(upTo).changes;
+  logSize(): number {
+    return Number((this.st('count').get() as { n: bigint }).n);
   }
 
-  logSize(): number {
-    return Number((this.logCount.get() as { n: number | bigint }).n);
+  /** This pod's time for new operations' file times. */
+  static now(): bigint {
+    return nowNs();
   }
 }
