@@ -4,6 +4,7 @@
  * fetched from and pushed to the other pods, and admission by invite.
  */
 
+import { ROOT_INO } from '../core/ids.js';
 import type { Handle, PodLink } from '../core/link.js';
 import type { Logger } from '../core/log.js';
 import type { FileSystem } from '../fs/filesystem.js';
@@ -88,6 +89,8 @@ export class PodNetwork {
         for (const c of chunks) void o.chunks.keep(c.hash, c.data);
       },
       horizonMs: o.horizonMs,
+      // The root is never looked up, so never pinned: the kernel knows it all the same.
+      watched: () => [ROOT_INO, ...[...o.fs.core.pins.keys()].filter((i) => i !== ROOT_INO)],
     });
     this.fetcher = new ChunkFetcher({ peers, handle, log: this.log, local: (h) => o.chunks.getLocal(h) });
     this.pusher = new ChunkPusher({
@@ -163,7 +166,8 @@ export class PodNetwork {
     this.fetcher.start();
     this.pusher.start();
     o.chunks.remote = (h) => this.fetcher.fetch(h);
-    o.fs.core.stable = () => this.sync.stable();
+    o.fs.core.stable = () => this.sync.collectBound();
+    o.fs.core.trimBound = () => this.sync.stable();
     o.fs.core.onCommitted = (hashes) => {
       this.pusher.push(hashes);
       this.fetcher.announce(hashes);

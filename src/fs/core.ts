@@ -56,8 +56,10 @@ export class FsCore {
   readonly chunks: ChunkStore;
   readonly log: Logger;
   readonly staging: StagingOptions;
-  /** The timestamp below which every pod has every operation (operations older can be collected). */
+  /** Below this, what operations deleted (or versions replaced) can be collected (TreeSync.collectBound). */
   stable: () => Timestamp;
+  /** Below this, every pod has every operation: they leave the log (TreeSync.stable). */
+  trimBound: () => Timestamp;
   /** Told what other pods changed, after open files have followed. */
   onRemote: (changes: Changes) => void = () => {};
   /** Told the chunks a commit stored (to announce and copy to other pods). */
@@ -80,6 +82,7 @@ export class FsCore {
     this.staging = { dir: opts.stagingDir, memoryLimit: opts.stagingMemory ?? 256 * 1024 };
     this.readOnly = opts.readOnly ?? (() => false);
     this.stable = opts.stable ?? (() => this.tree.floor([]));
+    this.trimBound = () => this.stable();
   }
 
   /** Throws EROFS when the pod refuses changes. */
@@ -251,6 +254,7 @@ export class FsCore {
    * drop the kernel's cached names, attributes and pages).
    */
   remoteChanged(changes: Changes): void {
+    const names: Changes['entries'] = [];
     for (const ino of changes.inodes) {
       const s = this.files.get(ino);
       const inode = this.meta.getInode(ino);
@@ -259,7 +263,13 @@ export class FsCore {
         s.extents = this.extentsOf(inode.content);
         s.size = inode.size;
       }
+      // With the kernel's write-back cache, a cached inode keeps its own size and
+      // mtime whatever getattr says: dropping its names evicts it (unless a file
+      // is open on it), so the next lookup brings the other pod's size.
+      if (inode && (inode.mode & 0o170000) === 0o100000 && this.pins.has(ino)) {
+        for (const e of this.meta.entriesOf(ino)) names.push({ parent: e.parent, name: e.name });
+      }
     }
-    this.onRemote(changes);
+    this.onRemote(names.length ? { ...changes, entries: [...changes.entries, ...names] } : changes);
   }
 }

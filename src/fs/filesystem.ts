@@ -32,7 +32,7 @@ export class FileSystem {
 
   /** Forgets operations every pod has, and collects what they deleted that nothing here uses. */
   collect(): number {
-    return this.core.tree.compact(this.core.stable(), this.core.inUse);
+    return this.core.tree.compact(this.core.trimBound(), this.core.stable(), this.core.inUse);
   }
 
   /** Commits what open files have staged and closes them. */

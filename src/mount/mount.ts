@@ -88,8 +88,10 @@ export class PodMount implements Startable {
 
   /** Drops what the kernel cached of the names and inodes other pods changed. */
   invalidate(changes: Changes): void {
-    for (const e of changes.entries) void this.invalidateEntry(e.parent, e.name);
+    // Inodes first (their attributes and pages), then names (a regular file's
+    // names too: see FsCore.remoteChanged).
     for (const ino of changes.inodes) void this.invalidateInode(ino);
+    for (const e of changes.entries) void this.invalidateEntry(e.parent, e.name);
   }
 
   invalidateInode(ino: bigint): Promise<boolean> {

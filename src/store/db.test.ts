@@ -84,3 +84,19 @@ test('syncDurable records the sync and restores the normal pragmas', (t) => {
   assert.equal(db.pragma('synchronous', { simple: true }), 1, 'NORMAL');
   assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 0);
 });
+
+test('a schema 1 database (versions without hlc) is migrated in place, keeping its rows', (t) => {
+  const file = path.join(tempDir(t), 'meta.db');
+  const db = openDatabase(file);
+  db.exec(`DROP TABLE versions`);
+  db.exec(
+    `CREATE TABLE versions (id INTEGER PRIMARY KEY, ino INTEGER NOT NULL, base INTEGER, size INTEGER NOT NULL, created INTEGER NOT NULL, pod INTEGER NOT NULL DEFAULT 0) STRICT`,
+  );
+  db.prepare(`INSERT INTO versions (id, ino, base, size, created) VALUES (7, 2, NULL, 5, 1)`).run();
+  setMeta(db, 'schema', 1);
+  db.close();
+  const again = openDatabase(file);
+  t.after(() => again.close());
+  assert.equal(Number(getMeta(again, 'schema')), SCHEMA_VERSION);
+  assert.deepEqual(again.prepare(`SELECT id, size, hlc FROM versions`).all(), [{ id: 7, size: 5, hlc: 0 }]);
+});

@@ -41,9 +41,27 @@ export function openDatabase(file: string): Db {
   } else if (row.value > SCHEMA_VERSION) {
     db.close();
     throw new DatabaseError(`${file} was written by a newer Wormhole (schema ${row.value} > ${SCHEMA_VERSION})`);
+  } else if (row.value < SCHEMA_VERSION) {
+    migrate(db, row.value);
   }
   return db;
 }
+
+/** Brings a database written by an older Wormhole up to SCHEMA_VERSION, one step per version, atomically. */
+function migrate(db: Db, from: number): void {
+  db.transaction(() => {
+    for (let v = from; v < SCHEMA_VERSION; v++) MIGRATIONS[v]?.(db);
+    db.prepare(`UPDATE meta SET value = ? WHERE key = 'schema'`).run(SCHEMA_VERSION);
+  })();
+}
+
+/** MIGRATIONS[v] takes a database from schema v to v + 1 (SCHEMA has already created any new table). */
+const MIGRATIONS: Record<number, (db: Db) => void> = {
+  1: (db) => {
+    const cols = db.prepare(`PRAGMA table_info(versions)`).all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'hlc')) db.exec(`ALTER TABLE versions ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0`);
+  },
+};
 
 /** Forces every committed transaction to stable storage (fsync of the WAL). */
 export function syncDurable(db: Db): void {

@@ -156,8 +156,24 @@ test('versions: extents in offset order, holes kept, deleting reports the hashes
     { offset: 0, length: 100, hash: h(1) },
     { offset: 100, length: 100, hash: h(2) },
   ]);
-  assert.deepEqual(meta.getVersion(1000n), { id: 1000n, ino: 10n, base: null, size: 300, created: 9n, pod: 0 });
-  assert.deepEqual(meta.getVersion(1001n), { id: 1001n, ino: 11n, base: 1000n, size: 200, created: 9n, pod: 3 });
+  assert.deepEqual(meta.getVersion(1000n), {
+    id: 1000n,
+    ino: 10n,
+    base: null,
+    size: 300,
+    created: 9n,
+    pod: 0,
+    hlc: 0n,
+  });
+  assert.deepEqual(meta.getVersion(1001n), {
+    id: 1001n,
+    ino: 11n,
+    base: 1000n,
+    size: 200,
+    created: 9n,
+    pod: 3,
+    hlc: 0n,
+  });
   assert.deepEqual(meta.extents(1000n), [
     { offset: 0, length: 100, hash: h(1) },
     { offset: 100, length: 100, hash: null },

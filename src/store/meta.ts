@@ -57,8 +57,9 @@ export interface Version {
   base: Id | null;
   size: number;
   created: bigint;
-  /** The pod that wrote it. */
+  /** The pod that wrote it, and the stamp of the operation that made it. */
   pod?: number;
+  hlc?: bigint;
 }
 
 type Row = Record<string, unknown>;
@@ -175,8 +176,10 @@ export class MetaStore {
       ),
       shownBy: p('SELECT 1 FROM inodes WHERE content = ? LIMIT 1'),
       staleVersions: p(
-        'SELECT v.id FROM versions v WHERE v.created < ? AND NOT EXISTS (SELECT 1 FROM inodes i WHERE i.content = v.id)',
+        `SELECT v.id FROM versions v JOIN inodes i ON i.ino = v.ino JOIN versions cur ON cur.id = i.content
+         WHERE v.id != i.content AND cur.hlc < ? AND NOT EXISTS (SELECT 1 FROM inodes x WHERE x.content = v.id)`,
       ),
+      currentStamp: p('SELECT cur.hlc FROM inodes i JOIN versions cur ON cur.id = i.content WHERE i.ino = ?'),
       countChildren: p('SELECT count(*) AS n FROM entries WHERE parent = ?'),
       getXattr: p('SELECT value FROM xattrs WHERE ino = ? AND name = ?'),
       listXattrs: p('SELECT name FROM xattrs WHERE ino = ? ORDER BY name'),
@@ -186,7 +189,9 @@ export class MetaStore {
       removeXattr: p('DELETE FROM xattrs WHERE ino = ? AND name = ?'),
       removeXattrs: p('DELETE FROM xattrs WHERE ino = ?'),
       getVersion: p('SELECT * FROM versions WHERE id = ?'),
-      insertVersion: p('INSERT OR IGNORE INTO versions (id, ino, base, size, created, pod) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertVersion: p(
+        'INSERT OR IGNORE INTO versions (id, ino, base, size, created, pod, hlc) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
       deleteVersion: p('DELETE FROM versions WHERE id = ?'),
       versionsOf: p('SELECT id FROM versions WHERE ino = ?'),
       extents: p('SELECT offset, length, hash FROM extents WHERE version = ? ORDER BY offset'),
@@ -282,6 +287,11 @@ export class MetaStore {
       this.inodes.clear();
       throw err;
     }
+  }
+
+  /** Forgets every cached row (the tables were replaced underneath, by a snapshot). */
+  forgetCache(): void {
+    this.inodes.clear();
   }
 
   // ---- inodes ----------------------------------------------------------------
@@ -433,9 +443,15 @@ export class MetaStore {
     return this.st('shownBy').get(version) !== undefined;
   }
 
-  /** Versions no inode shows, created before `time` (ns). */
-  staleVersions(time: bigint): Id[] {
-    return (this.st('staleVersions').all(time) as Row[]).map((r) => r.id as bigint);
+  /** Versions their file no longer shows, of files whose current version was made before `hlc`. */
+  staleVersions(hlc: bigint): Id[] {
+    return (this.st('staleVersions').all(hlc) as Row[]).map((r) => r.id as bigint);
+  }
+
+  /** The stamp of the operation that made an inode's current version (null: none). */
+  currentStamp(ino: Id): bigint | null {
+    const r = this.st('currentStamp').get(ino) as Row | undefined;
+    return r ? (r.hlc as bigint) : null;
   }
 
   // ---- xattrs ----------------------------------------------------------------
@@ -488,11 +504,12 @@ export class MetaStore {
       size: Number(r.size),
       created: r.created as bigint,
       pod: Number(r.pod ?? 0),
+      hlc: (r.hlc as bigint | undefined) ?? 0n,
     };
   }
 
   insertVersion(v: Version, extents: Extent[]): void {
-    this.st('insertVersion').run(v.id, v.ino, v.base, BigInt(v.size), v.created, v.pod ?? 0);
+    this.st('insertVersion').run(v.id, v.ino, v.base, BigInt(v.size), v.created, v.pod ?? 0, v.hlc ?? 0n);
     const ins = this.st('insertExtent');
     for (const e of extents) ins.run(v.id, BigInt(e.offset), BigInt(e.length), e.hash);
   }

@@ -1,5 +1,5 @@
 /** The metadata database schema. Bump SCHEMA_VERSION with every change and add its migration. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS versions (
   base INTEGER,
   size INTEGER NOT NULL,
   created INTEGER NOT NULL,
-  pod INTEGER NOT NULL DEFAULT 0
+  pod INTEGER NOT NULL DEFAULT 0,
+  hlc INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX IF NOT EXISTS versions_by_ino ON versions(ino);
 

@@ -5,7 +5,18 @@
  */
 import { TRASH_INO } from '../core/ids.js';
 import { applyContent } from './conflicts.js';
-import { isDir, isWithin, type Placement, place, relink, touch, touchCtime, trash } from './names.js';
+import {
+  isDir,
+  isTrashed,
+  isWithin,
+  type Placement,
+  place,
+  relink,
+  resurrectDir,
+  touch,
+  touchCtime,
+  trash,
+} from './names.js';
 import type { CreateOp, MoveOp, NetOp, SetattrOp, TreeOp, XattrOp } from './ops.js';
 
 export { isDir };
@@ -54,6 +65,8 @@ function applyMove(p: Placement, op: MoveOp): void {
   }
   const target = meta.getInode(op.parent);
   if (!target || !isDir(target.mode)) return;
+  // A target deleted concurrently comes back first: where it lands decides whether the move makes a cycle.
+  if (isTrashed(meta, op.parent)) resurrectDir(p, op.parent);
   // The move operation of Kleppmann et al.: a move below itself would make a cycle, and is skipped.
   if (isDir(inode.mode) && isWithin(meta, op.parent, e.ino)) return;
   const from = e.parent;

@@ -40,7 +40,10 @@ function keepCopy(p: Placement, inode: Inode, older: Id): void {
   if (!e || !v) return;
   const ino = derivedId(p.stamp, 'conflict-inode');
   const entry = derivedId(p.stamp, 'conflict-entry');
-  meta.insertInode({ ...inode, ino, nlink: 0, content: older, size: v.size, used: inode.used });
+  // The copy gets a version of its own (same extents): each version belongs to one inode.
+  const version = derivedId(p.stamp, 'conflict-version');
+  meta.insertVersion({ ...v, id: version, ino, base: null }, meta.extents(older));
+  meta.insertInode({ ...inode, ino, nlink: 0, content: version, size: v.size, used: inode.used });
   const name = conflictName(meta, e.parent, e.name, p.podName(v.pod ?? 0), versionStamp(meta, older));
   place(p, { id: entry, parent: e.parent, name, ino }, e.parent, name, true);
 }
@@ -54,7 +57,15 @@ function versionStamp(meta: MetaStore, version: Id): bigint {
 export function applyContent(p: Placement, op: ContentOp): void {
   const { meta } = p;
   meta.insertVersion(
-    { id: op.version, ino: op.ino, base: op.base, size: op.size, created: op.time, pod: p.stamp.pod },
+    {
+      id: op.version,
+      ino: op.ino,
+      base: op.base,
+      size: op.size,
+      created: op.time,
+      pod: p.stamp.pod,
+      hlc: p.stamp.hlc,
+    },
     op.extents,
   );
   const inode = meta.getInode(op.ino);

@@ -94,18 +94,31 @@ function formatStamp(hlc: bigint): string {
   return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
 }
 
-/** `name (conflict POD DATE).ext`, made unique in `parent`. */
+/** Cuts a UTF-8 string to at most `max` bytes without splitting a character. */
+function cutUtf8(s: string, max: number): string {
+  const b = Buffer.from(s);
+  if (b.length <= max) return s;
+  let end = Math.max(0, max);
+  while (end > 0 && ((b[end] as number) & 0xc0) === 0x80) end--;
+  return b.subarray(0, end).toString('utf8');
+}
+
+/** `name (conflict POD DATE).ext`, made unique in `parent`, within 255 bytes (the stem is shortened, never the tag). */
 export function conflictName(meta: MetaStore, parent: Id, name: Buffer, pod: string, hlc: bigint): Buffer {
   const s = name.toString('utf8');
   const dot = s.lastIndexOf('.');
-  const [stem, ext] = dot > 0 ? [s.slice(0, dot), s.slice(dot)] : [s, ''];
-  const tag = `conflict ${pod} ${formatStamp(hlc)}`;
-  for (let n = 1; ; n++) {
-    const candidate = Buffer.from(`${stem} (${tag}${n > 1 ? ` ${n}` : ''})${ext}`);
-    const fitted =
-      candidate.length > 255 ? Buffer.concat([candidate.subarray(0, 255 - ext.length), Buffer.from(ext)]) : candidate;
-    if (!meta.lookup(parent, fitted)) return fitted;
+  let [stem, ext] = dot > 0 ? [s.slice(0, dot), s.slice(dot)] : [s, ''];
+  if (Buffer.byteLength(ext) > 32) {
+    stem = s;
+    ext = '';
   }
+  const tag = `conflict ${cutUtf8(pod, 63)} ${formatStamp(hlc)}`;
+  for (let n = 1; n < 100_000; n++) {
+    const suffix = ` (${tag}${n > 1 ? ` ${n}` : ''})${ext}`;
+    const candidate = Buffer.from(cutUtf8(stem, 255 - Buffer.byteLength(suffix)) + suffix);
+    if (!meta.lookup(parent, candidate)) return candidate;
+  }
+  throw new Error('no free conflict name');
 }
 
 /** Moves an entry into the trash, remembering where it was. */

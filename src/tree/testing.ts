@@ -15,6 +15,7 @@ import { IdAllocator } from '../store/ids.js';
 import { type DirEntry, type Extent, type Inode, MetaStore } from '../store/meta.js';
 import { type ConflictPolicy, isDir, isWithin } from './names.js';
 import type { TreeOp, WireOp } from './ops.js';
+import { collectBound, type Report } from './sync.js';
 import { Tree } from './tree.js';
 
 /** 2023-11-14 22:13:20 UTC: conflict names carry dates from here on. */
@@ -75,6 +76,37 @@ export function stablePoint(pods: TestPod[]): Timestamp {
     if (stable === undefined || f < stable) stable = f;
   }
   return stable ?? 0n;
+}
+
+const histories = new WeakMap<TestPod, Report[]>();
+
+/** Every pod reports as TreeSync.announce() does: the stable point (it has every op below) and its last seq. */
+export function report(pods: TestPod[]): void {
+  const stable = stablePoint(pods);
+  for (const p of pods) {
+    const h = histories.get(p) ?? [];
+    h.push({ stable, seq: p.tree.versionVector().get(p.tree.pod) ?? 0n });
+    histories.set(p, h);
+  }
+}
+
+/** Below this, deletions can be collected (as TreeSync.collectBound() computes it, from the reports so far). */
+export function collectPoint(pods: TestPod[]): Timestamp {
+  const vvs = new Map(pods.map((p) => [p.tree.pod, p.tree.versionVector()]));
+  const reports = new Map(pods.map((p) => [p.tree.pod, histories.get(p) ?? []]));
+  return collectBound(
+    pods.map((p) => p.tree.pod),
+    vvs,
+    reports,
+  );
+}
+
+/** A round of reports, then every pod forgets and collects what it may. */
+export function compactAll(pods: TestPod[]): void {
+  report(pods);
+  const stable = stablePoint(pods);
+  const collect = collectPoint(pods);
+  for (const p of pods) p.tree.compact(stable, collect);
 }
 
 // ---- the file system's view and actions, by path ------------------------------

@@ -239,10 +239,18 @@ test('content: a version based on the current one replaces it; the previous one 
   const f = create(tree, ROOT_INO, 'f', FILE, T0 + 1n);
   tree.apply([f.op]);
   const v1 = tree.newId();
-  tree.apply([content(f.ino, v1, null, ext(h(1), h(2), h(3)), T0 + 5n)]);
+  const [s1] = tree.apply([content(f.ino, v1, null, ext(h(1), h(2), h(3)), T0 + 5n)]);
   let i = inodeOf(meta, f.ino);
   assert.deepEqual([i.content, i.size, i.used, i.mtime, i.ctime], [v1, 300, 300, T0 + 5n, T0 + 5n]);
-  assert.deepEqual(meta.getVersion(v1), { id: v1, ino: f.ino, base: null, size: 300, created: T0 + 5n, pod: POD });
+  assert.deepEqual(meta.getVersion(v1), {
+    id: v1,
+    ino: f.ino,
+    base: null,
+    size: 300,
+    created: T0 + 5n,
+    pod: POD,
+    hlc: s1?.hlc,
+  });
 
   const v2 = tree.newId();
   tree.apply([{ ...content(f.ino, v2, v1, ext(h(1), null, h(4)), T0 + 8n), mtime: T0 + 7n }]);
@@ -358,7 +366,7 @@ test('compact() forgets ops older than stable and collects what they deleted; on
   tree.apply([content(late.ino, w2, w1, ext(h(6)), at(10)), move(late.entry, TRASH_INO, 'late', at(10), w2)]);
   assert.equal(tree.logSize(), 13);
 
-  assert.equal(tree.compact(hlcAt(5)), 10, 'the ops before the stable point leave the log');
+  assert.equal(tree.compact(hlcAt(5), hlcAt(5)), 10, 'the ops before the stable point leave the log');
   assert.equal(tree.logSize(), 3);
   const gone = [f, d].flatMap((x) => [meta.getInode(x.ino), ...meta.entriesOf(x.ino), ...meta.listXattrs(x.ino)]);
   assert.deepEqual(gone, [undefined, undefined], 'deleted before the stable point: collected');
@@ -370,12 +378,12 @@ test('compact() forgets ops older than stable and collects what they deleted; on
   assert.equal(inodeOf(meta, ROOT_INO).nlink, 2);
 
   const inUse = (ino: Id) => ino === late.ino;
-  assert.equal(tree.compact(hlcAt(20), inUse), 3);
+  assert.equal(tree.compact(hlcAt(20), hlcAt(20), inUse), 3);
   assert.deepEqual(meta.entriesOf(late.ino), [], 'the entry goes');
   assert.ok(meta.getInode(late.ino), 'an inode in use stays, with the version it shows');
   assert.ok(meta.getVersion(w2));
   assert.deepEqual(freed, [[h(1), h(3)], [h(5)]], 'w1, superseded, goes');
-  assert.equal(tree.compact(hlcAt(20)), 0);
+  assert.equal(tree.compact(hlcAt(20), hlcAt(20)), 0);
   assert.equal(meta.getInode(late.ino), undefined);
   assert.deepEqual(freed, [[h(1), h(3)], [h(5)], [h(6)]]);
   assert.ok(meta.getVersion(vg), 'a version a file shows is never collected');
@@ -391,12 +399,12 @@ test('compact() collects a version superseded before the stable point, not one s
   tree.apply([f.op, content(f.ino, v1, null, ext(h(1)), T0 + 1_000_000n)]);
   fx.wall.ms = WALL + 2;
   tree.apply([content(f.ino, v2, v1, ext(h(2)), T0 + 2_000_000n)]);
-  tree.compact(hlcAt(5));
+  tree.compact(hlcAt(5), hlcAt(5));
   assert.deepEqual(meta.versionsOf(f.ino), [v2]);
   assert.deepEqual(freed, [h(1)]);
   fx.wall.ms = WALL + 10;
   tree.apply([content(f.ino, v3, v2, ext(h(3)), T0 + 10_000_000n)]);
-  tree.compact(hlcAt(20));
+  tree.compact(hlcAt(20), hlcAt(20));
   assert.deepEqual(meta.versionsOf(f.ino), [v3]);
   assert.deepEqual(freed, [h(1), h(2)]);
 });
@@ -429,20 +437,24 @@ test('collectInode: a deleted inode goes at once once its deletion is stable and
   assert.equal(tree.logSize(), 5, 'collecting forgets no op');
 });
 
-test('collectVersion: a version no file shows, created before the stable point', (t) => {
-  const { meta, tree } = setup(t).open();
+test('collectVersion: a version its file no longer shows, once the version replacing it is older than the bound', (t) => {
+  const fx = setup(t);
+  const { meta, tree } = fx.open();
   const freed: Buffer[] = [];
   tree.onFreed = (hs) => freed.push(...hs);
   const f = create(tree, ROOT_INO, 'f', FILE, T0);
   const [v1, v2] = [tree.newId(), tree.newId()];
+  fx.wall.ms = WALL + 1;
   tree.apply([f.op, content(f.ino, v1, null, ext(h(1), h(2)), T0 + 1_000_000n)]);
-  tree.apply([content(f.ino, v2, v1, ext(h(1)), T0 + 3_000_000n)]);
+  fx.wall.ms = WALL + 3;
+  const [s2] = tree.apply([content(f.ino, v2, v1, ext(h(1)), T0 + 3_000_000n)]);
+  assert.equal(s2?.hlc, hlcAt(3));
   tree.collectVersion(null, hlcAt(100));
   tree.collectVersion(v2, hlcAt(100));
   assert.ok(meta.getVersion(v2), 'shown');
-  tree.collectVersion(v1, hlcAt(1));
-  assert.ok(meta.getVersion(v1), 'created at the stable point');
-  tree.collectVersion(v1, hlcAt(2));
+  tree.collectVersion(v1, hlcAt(3));
+  assert.ok(meta.getVersion(v1), 'replaced at the bound: an op concurrent with v2 may still come');
+  tree.collectVersion(v1, hlcAt(4));
   assert.equal(meta.getVersion(v1), undefined);
   assert.deepEqual(freed, [h(2)], 'h(1) is still used by v2');
 });

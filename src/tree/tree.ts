@@ -9,13 +9,14 @@
  * operations leave the log and what they deleted is collected.
  */
 import { Packr } from 'msgpackr';
-import { Hlc, physicalMs, type Timestamp } from '../core/hlc.js';
+import { Hlc, type Timestamp } from '../core/hlc.js';
 import { type Id, ROOT_INO, TRASH_INO } from '../core/ids.js';
 import { nowNs } from '../core/time.js';
 import type { Committer } from '../store/committer.js';
 import type { Statement } from '../store/db.js';
 import type { IdAllocator } from '../store/ids.js';
 import type { MetaStore, RowImage } from '../store/meta.js';
+import { checkDump, dumpTables, loadTables, SnapshotError, type TableDump } from '../store/snapshot.js';
 import { applyOp } from './apply.js';
 import type { Changes, ConflictPolicy, Placement } from './names.js';
 import { compareStamps, decodeOp, encodeOp, type Stamp, type TreeOp, type WireOp } from './ops.js';
@@ -31,6 +32,9 @@ export interface TreeOptions {
 }
 
 const undoPackr = new Packr({ useRecords: false, int64AsType: 'bigint' });
+
+/** The tables a snapshot carries: the replicated tree, its log, and its version vector. */
+const REPLICATED = ['inodes', 'entries', 'xattrs', 'versions', 'extents', 'netstate', 'origins', 'oplog'] as const;
 
 export type VersionVector = Map<number, bigint>;
 
@@ -73,6 +77,11 @@ export class Tree {
       origin: p('SELECT seq FROM origins WHERE pod = ?'),
       setOrigin: p('INSERT INTO origins (pod, seq) VALUES (?, ?) ON CONFLICT(pod) DO UPDATE SET seq = excluded.seq'),
       origins: p('SELECT pod, seq FROM origins'),
+      lowest: p('SELECT pod, min(seq) AS seq FROM oplog GROUP BY pod'),
+      from: p('SELECT hlc FROM oplog WHERE pod = ? AND seq = ?'),
+      since: p('SELECT hlc, pod, seq, body FROM oplog WHERE hlc >= ? ORDER BY hlc, pod'),
+      ownAbove: p('SELECT hlc, pod, seq, body FROM oplog WHERE pod = ? AND seq > ? ORDER BY seq'),
+      hashes: p('SELECT DISTINCT hash FROM extents WHERE hash IS NOT NULL'),
       hasSeq: p('SELECT 1 FROM oplog WHERE pod = ? AND seq = ?'),
       ownAfter: p('SELECT hlc FROM oplog WHERE pod = ? AND seq > ? ORDER BY seq LIMIT 1'),
       getLast: p(`SELECT value FROM meta WHERE key = 'tree_last'`),
@@ -145,32 +154,45 @@ export class Tree {
     this.st('setLast').run(undoPackr.pack({ hlc: stamp.hlc, pod: stamp.pod, seq: stamp.seq }));
   }
 
-  private atomically<T>(fn: () => T): T {
+  private atomically<T>(fn: () => T, rolledBack?: () => void): T {
     this.committer?.open();
-    return this.meta.transaction(fn);
+    try {
+      return this.meta.transaction(fn);
+    } catch (err) {
+      rolledBack?.();
+      throw err;
+    }
   }
 
   /** Applies local operations atomically: all are logged and take effect, or none. */
   apply(ops: TreeOp[]): Stamp[] {
     const changes: Changes = { entries: [], inodes: new Set() };
     const wire: WireOp[] = [];
-    const stamps = this.atomically(() => {
-      this.ids.persist();
-      this.beforeApply();
-      const out: Stamp[] = [];
-      for (const op of ops) {
-        const stamp: Stamp = { hlc: this.clock.now(), pod: this.pod, seq: this.seq + 1n };
-        const body = encodeOp(op);
-        this.st('insert').run(stamp.hlc, stamp.pod, stamp.seq, body, null);
-        this.applyAt(stamp, op, changes);
-        this.seq = stamp.seq;
-        this.st('setOrigin').run(this.pod, this.seq);
-        this.setLast(stamp);
-        out.push(stamp);
-        wire.push({ ...stamp, body });
-      }
-      return out;
-    });
+    const before = { seq: this.seq, last: this.last };
+    const stamps = this.atomically(
+      () => {
+        this.ids.persist();
+        this.beforeApply();
+        const out: Stamp[] = [];
+        for (const op of ops) {
+          const stamp: Stamp = { hlc: this.clock.now(), pod: this.pod, seq: this.seq + 1n };
+          const body = encodeOp(op);
+          this.st('insert').run(stamp.hlc, stamp.pod, stamp.seq, body, null);
+          this.applyAt(stamp, op, changes);
+          this.seq = stamp.seq;
+          this.st('setOrigin').run(this.pod, this.seq);
+          this.setLast(stamp);
+          out.push(stamp);
+          wire.push({ ...stamp, body });
+        }
+        return out;
+      },
+      () => {
+        // Rolled back: the sequence must not skip the numbers this attempt took.
+        this.seq = before.seq;
+        this.last = before.last;
+      },
+    );
     this.onChanged(changes, false);
     this.onLocal(wire);
     return stamps;
@@ -181,26 +203,38 @@ export class Tree {
    * their place in the stamp order. Returns how many were new.
    */
   receive(ops: WireOp[]): number {
+    return this.integrate(ops, false);
+  }
+
+  /** receive(), where `own` also takes this pod's own operations (back from a snapshot install). */
+  private integrate(ops: WireOp[], own: boolean): number {
     const sorted = [...ops].sort(compareStamps);
     const changes: Changes = { entries: [], inodes: new Set() };
     let fresh = 0;
-    this.atomically(() => {
-      this.beforeApply();
-      for (const w of sorted) {
-        if (w.pod === this.pod || w.seq <= this.originSeq(w.pod) || this.st('has').get(w.hlc, w.pod)) continue;
-        this.clock.observe(w.hlc);
-        const op = decodeOp(w.body);
-        if (compareStamps(w, this.last) > 0) {
-          this.st('insert').run(w.hlc, w.pod, w.seq, w.body, null);
-          this.applyAt(w, op, changes);
-          this.setLast(w);
-        } else {
-          this.late(w, op, changes);
+    const before = this.last;
+    this.atomically(
+      () => {
+        this.beforeApply();
+        for (const w of sorted) {
+          if ((w.pod === this.pod && !own) || w.seq <= this.originSeq(w.pod) || this.st('has').get(w.hlc, w.pod))
+            continue;
+          this.clock.observe(w.hlc);
+          const op = decodeOp(w.body);
+          if (compareStamps(w, this.last) > 0) {
+            this.st('insert').run(w.hlc, w.pod, w.seq, w.body, null);
+            this.applyAt(w, op, changes);
+            this.setLast(w);
+          } else {
+            this.late(w, op, changes);
+          }
+          this.advanceOrigin(w.pod);
+          fresh++;
         }
-        this.advanceOrigin(w.pod);
-        fresh++;
-      }
-    });
+      },
+      () => {
+        this.last = before;
+      },
+    );
     if (fresh > 0) this.onChanged(changes, true);
     return fresh;
   }
@@ -242,13 +276,139 @@ export class Tree {
   }
 
   /** Logged operations another pod lacks (those past its version vector), in stamp order. */
-  opsAfter(vv: VersionVector): WireOp[] {
+  opsAfter(vv: VersionVector, limit = Number.POSITIVE_INFINITY): WireOp[] {
+    // Start at the oldest operation the other pod lacks, not at the start of the log.
+    let start: bigint | undefined;
+    for (const [pod, seq] of this.versionVector()) {
+      if (seq <= (vv.get(pod) ?? 0n)) continue;
+      const r = this.st('from').get(pod, (vv.get(pod) ?? 0n) + 1n) as { hlc: bigint } | undefined;
+      const lo = r?.hlc ?? 0n;
+      if (start === undefined || lo < start) start = lo;
+    }
+    // Nothing is missing up to this pod's version vector (operations past a gap come from their origin).
+    if (start === undefined) return [];
     const out: WireOp[] = [];
-    for (const r of this.st('all').all() as Array<{ hlc: bigint; pod: bigint; seq: bigint; body: Buffer }>) {
+    for (const r of this.st('since').iterate(start) as Iterable<{
+      hlc: bigint;
+      pod: bigint;
+      seq: bigint;
+      body: Buffer;
+    }>) {
       const pod = Number(r.pod);
-      if (r.seq > (vv.get(pod) ?? 0n)) out.push({ hlc: r.hlc, pod, seq: r.seq, body: r.body });
+      if (r.seq <= (vv.get(pod) ?? 0n)) continue;
+      if (out.length >= limit) {
+        // One more than asked: the caller learns there is more.
+        out.push({ hlc: r.hlc, pod, seq: r.seq, body: r.body });
+        break;
+      }
+      out.push({ hlc: r.hlc, pod, seq: r.seq, body: r.body });
     }
     return out;
+  }
+
+  /**
+   * For each origin pod, the last of its operations this pod no longer has
+   * in its log (compacted away): a pod lacking any of them needs a snapshot.
+   */
+  horizon(): VersionVector {
+    const lowest = new Map<number, bigint>();
+    for (const r of this.st('lowest').all() as Array<{ pod: bigint; seq: bigint }>) lowest.set(Number(r.pod), r.seq);
+    const h: VersionVector = new Map();
+    for (const [pod, seq] of this.versionVector()) {
+      const lo = lowest.get(pod);
+      h.set(pod, lo === undefined ? seq : lo - 1n < seq ? lo - 1n : seq);
+    }
+    return h;
+  }
+
+  /** Whether a pod at `vv` lacks operations this pod has compacted away: it cannot catch up from the log. */
+  needsSnapshot(vv: VersionVector): boolean {
+    for (const [pod, seq] of this.horizon()) if (seq > (vv.get(pod) ?? 0n)) return true;
+    return false;
+  }
+
+  /** The replicated tree as it is now, with its log and version vector, encoded for another pod. */
+  snapshot(): Buffer {
+    return undoPackr.pack({ v: 1, last: this.last, tables: dumpTables(this.meta.db, REPLICATED) });
+  }
+
+  /**
+   * Replaces this pod's tree by another pod's snapshot (this pod was away
+   * past the horizon, or is new). This pod's own operations the snapshot
+   * lacks are then applied again at their stamps, like late arrivals, so no
+   * local change is lost and this pod's sequence has no gap. `watched`: the
+   * directories the kernel knows, whose names are reported changed.
+   * Throws SnapshotError on a malformed snapshot, leaving the tree as it was.
+   */
+  installSnapshot(buf: Buffer, watched: Id[]): { changes: Changes; replayed: number } {
+    let snap: { v?: unknown; last?: Stamp; tables?: unknown };
+    try {
+      snap = undoPackr.unpack(buf) as typeof snap;
+    } catch (err) {
+      throw new SnapshotError(`snapshot: undecodable (${(err as Error).message})`);
+    }
+    const last = snap?.last;
+    if (
+      snap?.v !== 1 ||
+      !last ||
+      typeof last.hlc !== 'bigint' ||
+      typeof last.seq !== 'bigint' ||
+      typeof last.pod !== 'number'
+    )
+      throw new SnapshotError('snapshot: unknown format');
+    const db = this.meta.db;
+    checkDump(db, snap.tables, REPLICATED);
+    const tables = snap.tables;
+    const origins = tables.origins as TableDump;
+    const podCol = origins.columns.indexOf('pod');
+    const seqCol = origins.columns.indexOf('seq');
+    const originsAt = (pod: number): bigint => {
+      const row = origins.rows.find((r) => Number(r[podCol]) === pod);
+      const seq = row?.[seqCol];
+      return typeof seq === 'bigint' ? seq : typeof seq === 'number' ? BigInt(seq) : 0n;
+    };
+    const changes: Changes = { entries: [], inodes: new Set(watched), net: true };
+    const names = () => {
+      for (const dir of watched) {
+        let after = 0n;
+        for (;;) {
+          const page = this.meta.list(dir, after, 1000);
+          for (const e of page) changes.entries.push({ parent: dir, name: e.name });
+          if (page.length < 1000) break;
+          after = (page[page.length - 1] as { id: Id }).id;
+        }
+      }
+    };
+    const held = new Map<string, Buffer>();
+    let own: WireOp[] = [];
+    const before = { last: this.last, seq: this.seq };
+    this.atomically(
+      () => {
+        const theirs = originsAt(this.pod);
+        own = (
+          this.st('ownAbove').all(this.pod, theirs) as Array<{ hlc: bigint; pod: bigint; seq: bigint; body: Buffer }>
+        ).map((r) => ({ hlc: r.hlc, pod: Number(r.pod), seq: r.seq, body: r.body }));
+        names();
+        for (const r of this.st('hashes').all() as Array<{ hash: Buffer }>) held.set(r.hash.toString('hex'), r.hash);
+        loadTables(db, tables, REPLICATED);
+        this.meta.forgetCache();
+        this.setLast(last);
+        this.seq = theirs;
+        names();
+      },
+      () => {
+        this.last = before.last;
+        this.seq = before.seq;
+        this.meta.forgetCache();
+      },
+    );
+    this.clock.observe(last.hlc);
+    const freed = [...held.values()].filter((h) => !this.meta.isHashUsed(h));
+    if (freed.length) this.onFreed(freed);
+    this.onChanged(changes, true);
+    const replayed = own.length ? this.integrate(own, true) : 0;
+    this.seq = this.originSeq(this.pod) > this.seq ? this.originSeq(this.pod) : this.seq;
+    return { changes, replayed };
   }
 
   /**
@@ -271,21 +431,23 @@ export class Tree {
 
   /**
    * Forgets operations older than `stable` (every pod has them, none will
-   * come older) and collects what they deleted: entries deleted before it,
-   * inodes no entry names that nothing uses (`inUse`), versions no file shows.
+   * come older: they will never be undone), and collects what was deleted
+   * before `collect`: entries deleted then, inodes no entry names that
+   * nothing uses (`inUse`), versions no file shows. `collect` must be a
+   * bound below which no operation concurrent with a deletion can still
+   * arrive (TreeSync.collectBound), which is stricter than `stable`.
    */
-  compact(stable: Timestamp, inUse: (ino: Id) => boolean = () => false): number {
+  compact(stable: Timestamp, collect: Timestamp, inUse: (ino: Id) => boolean = () => false): number {
     const freed: Buffer[] = [];
     const trimmed = this.atomically(() => {
       const n = this.st('trim').run(stable).changes;
-      for (const e of this.meta.trashedBefore(stable)) this.meta.deleteEntry(e.id);
+      for (const e of this.meta.trashedBefore(collect)) this.meta.deleteEntry(e.id);
       for (const ino of this.meta.unlinkedInodes()) {
         if (inUse(ino)) continue;
         for (const v of this.meta.versionsOf(ino)) freed.push(...this.meta.deleteVersion(v));
         this.meta.deleteInode(ino);
       }
-      const stableNs = BigInt(physicalMs(stable)) * 1_000_000n;
-      for (const v of this.meta.staleVersions(stableNs)) freed.push(...this.meta.deleteVersion(v));
+      for (const v of this.meta.staleVersions(collect)) freed.push(...this.meta.deleteVersion(v));
       return n;
     });
     if (freed.length) this.onFreed(freed);
@@ -309,11 +471,13 @@ export class Tree {
     if (freed.length) this.onFreed(freed);
   }
 
-  /** Collects a version no file shows any more, once it is older than `stable`. */
-  collectVersion(version: Id | null, stable: Timestamp): void {
+  /** Collects a version its file no longer shows, once the version that replaced it is older than `collect`. */
+  collectVersion(version: Id | null, collect: Timestamp): void {
     if (version === null) return;
     const v = this.meta.getVersion(version);
-    if (!v || v.created >= BigInt(physicalMs(stable)) * 1_000_000n || this.meta.shownBy(version)) return;
+    if (!v || this.meta.shownBy(version)) return;
+    const current = this.meta.currentStamp(v.ino);
+    if (current !== null && current >= collect) return;
     const freed = this.atomically(() => this.meta.deleteVersion(version));
     if (freed.length) this.onFreed(freed);
   }

@@ -52,7 +52,19 @@ export class TestDaemon {
     this.home = path.join(dir, 'home');
   }
 
+  /** Network namespace the daemon runs in (tests of partitions). */
+  netns: string | undefined;
+
   cli(args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+    // The CLI talks to the daemon over a Unix socket: it needs no namespace; `daemon start` runs the daemon in it.
+    if (this.netns && args[0] === 'daemon' && args[1] === 'start') {
+      // nsenter, not `ip netns exec`: that one also makes a mount namespace, where the mount would be invisible.
+      return run(
+        'nsenter',
+        [`--net=/run/netns/${this.netns}`, process.execPath, CLI, '--home', this.home, ...args],
+        opts,
+      );
+    }
     return run(process.execPath, [CLI, '--home', this.home, ...args], opts);
   }
 
@@ -157,9 +169,18 @@ export function tempDir(t: TestContext, prefix = 'wormhole-test-'): string {
   return dir;
 }
 
-/** Starts a daemon with a fresh home. Stopped (or killed) when the test ends. */
-export async function startDaemon(t: TestContext, dir = tempDir(t)): Promise<TestDaemon> {
+/** Starts a daemon with a fresh home (in a network namespace if given). Stopped (or killed) when the test ends. */
+export async function startDaemon(
+  t: TestContext,
+  dir = tempDir(t),
+  opts: { netns?: string; config?: string } = {},
+): Promise<TestDaemon> {
   const d = new TestDaemon(dir);
+  d.netns = opts.netns;
+  if (opts.config !== undefined) {
+    fs.mkdirSync(d.home, { recursive: true });
+    fs.writeFileSync(path.join(d.home, 'wormhole.toml'), opts.config);
+  }
   defer(t, async () => {
     const r = await d.cli(['daemon', 'stop'], { timeoutMs: 90_000 });
     if (r.code !== 0 || d.pid() !== undefined) await d.kill9();
