@@ -2,7 +2,8 @@
 # npm run bench: the figures in docs/PERFORMANCE.md, measured on a Wormhole
 # mount and on a tmpfs directory in the same run (these machines are noisy:
 # compare the two, not figures across runs).
-#   BENCH_ONLY="fio meta pjdfstest memory" to choose; default all.
+#   BENCH_ONLY="fio meta pjdfstest memory network" to choose; default all.
+#   TRIALS, SIZE_MIB  propagation trials (100) and remote-read file size (1024) of the network figures
 #   EVAL_DIR  the third-party checks (default ../shared/eval)
 #   PJD_SRC   a built pjdfstest (default ~/.cache/pjdfstest); skipped if absent
 #   BENCH_FILES  files for the memory measurement (default 100000)
@@ -16,7 +17,7 @@ ensure_build
 
 EVAL_DIR=${EVAL_DIR:-$(cd ../shared/eval 2>/dev/null && pwd || true)}
 [ -n "$EVAL_DIR" ] && [ -x "$EVAL_DIR/fio.sh" ] || die "set EVAL_DIR to the directory holding fio.sh, meta.sh and pjdfstest.sh"
-ONLY=${BENCH_ONLY:-fio meta pjdfstest memory}
+ONLY=${BENCH_ONLY:-fio meta pjdfstest memory network}
 PJD_SRC=${PJD_SRC:-$HOME/.cache/pjdfstest}
 N_FILES=${BENCH_FILES:-100000}
 
@@ -74,7 +75,13 @@ if has memory; then
   find "$MNT/many" -type f | wc -l | xargs -I{} echo "memory: find lists {} files" | tee -a "$OUT"
   echo "memory: daemon RSS $(rss) after listing them all" | tee -a "$OUT"
 fi
+if has network; then
+  say "network: pods over loopback TLS (propagation latency, remote reads)"
+  $WH daemon stop >/dev/null 2>&1 || true
+  mkdir -p "$WORK/net"
+  node scripts/bench-network.mjs "$WORK/net" | grep '^network:' | tee -a "$OUT"
+fi
 echo
 say "summary"
-grep -E 'SUMMARY|pjdfstest:|memory:' "$OUT"
+grep -E 'SUMMARY|pjdfstest:|memory:|network:' "$OUT"
 cp "$OUT" "/tmp/wormhole-bench-$(date +%Y%m%d-%H%M%S).txt"

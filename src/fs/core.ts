@@ -71,6 +71,8 @@ export class FsCore {
   readonly pins = new Map<Id, number>();
   private nextFh = 1n;
   private readonly extentCache = new Map<Id, Extent[]>();
+  /** Files another pod changed while they were open here. */
+  private readonly staleOpen = new Set<Id>();
   private readonly readOnly: () => boolean;
 
   constructor(opts: FsOptions) {
@@ -267,9 +269,26 @@ export class FsCore {
       // mtime whatever getattr says: dropping its names evicts it (unless a file
       // is open on it), so the next lookup brings the other pod's size.
       if (inode && (inode.mode & 0o170000) === 0o100000 && this.pins.has(ino)) {
-        for (const e of this.meta.entriesOf(ino)) names.push({ parent: e.parent, name: e.name });
+        names.push(...this.namesOf(ino));
+        // Open here, the kernel keeps the inode (and its size) whatever we say:
+        // say it again once the file is closed (fileClosed).
+        if (this.files.has(ino)) this.staleOpen.add(ino);
       }
     }
     this.onRemote(names.length ? { ...changes, entries: [...changes.entries, ...names] } : changes);
+  }
+
+  private namesOf(ino: Id): Changes['entries'] {
+    return this.meta.entriesOf(ino).map((e) => ({ parent: e.parent, name: e.name }));
+  }
+
+  /**
+   * The last handle of a file closed. If another pod changed the file while
+   * it was open, its names are invalidated now, after the RELEASE reply (the
+   * kernel holds the inode until it has that reply), so the kernel evicts it.
+   */
+  fileClosed(ino: Id): void {
+    if (!this.staleOpen.delete(ino)) return;
+    setImmediate(() => this.onRemote({ entries: this.namesOf(ino), inodes: new Set([ino]) }));
   }
 }

@@ -91,8 +91,15 @@ export async function open(core: FsCore, ino: Id, flags: number): Promise<bigint
   if (writable || flags & O_TRUNC) core.writable();
   const fh = openState(core, ino, flags);
   if (flags & O_TRUNC && writable) {
+    // Staged, not committed: the truncation and what is written until close()
+    // make one version (committed at flush), so two pods writing the same
+    // bytes over a file never look concurrent-and-different.
     try {
-      await truncate(core, ino, 0);
+      const s = core.fileState(ino);
+      await s.lock.run(async () => {
+        const now = nowNs();
+        await s.startDirty(core.staging, now, core.chunks).truncate(0, now);
+      });
     } catch (err) {
       await release(core, fh);
       throw err;
@@ -171,6 +178,7 @@ export async function release(core: FsCore, fh: bigint): Promise<void> {
       core.files.delete(h.ino);
       if (s.dirty) await discard(core, s.dirty);
       core.maybePurge(h.ino);
+      core.fileClosed(h.ino);
     }
   }
 }

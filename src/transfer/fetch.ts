@@ -5,7 +5,7 @@
  * moves on to the next pod. Concurrent requests for one chunk share one
  * fetch. Also serves this pod's chunks to the others.
  */
-import { createHash } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { CorruptChunkError, MissingChunkError } from '../core/errors.js';
 import type { Handle, PodLink } from '../core/link.js';
 import type { Logger } from '../core/log.js';
@@ -97,7 +97,9 @@ export class ChunkFetcher {
           { signal, timeoutMs: this.opts.timeoutMs ?? 10_000 },
         );
         if (!Buffer.isBuffer(r?.data)) continue;
-        if (!createHash('sha256').update(r.data).digest().equals(hash)) {
+        // WebCrypto hashes in the thread pool: a megabyte's SHA-256 stays off the event loop.
+        const digest = Buffer.from(await webcrypto.subtle.digest('SHA-256', r.data));
+        if (!digest.equals(hash)) {
           lastError = new CorruptChunkError(key, `sent by pod ${peer.podId}`);
           this.opts.log.warn(
             { peer: peer.podId, chunk: key.slice(0, 16) },

@@ -37,6 +37,9 @@ export interface Placement {
 
 function noteEntry(p: Placement, parent: Id, name: Buffer): void {
   p.changes.entries.push({ parent, name });
+  // The directory's nlink and mtime changed too; and the kernel only drops a
+  // directory's attributes on inval_entry when it had that name cached.
+  p.changes.inodes.add(parent);
 }
 
 /** mtime and ctime of a directory move forward to `time`, never back (commutes with any order). */
