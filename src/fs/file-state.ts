@@ -21,7 +21,8 @@ export interface ContentStore extends ChunkSource {
 const BLOCK = 4 * 1024 * 1024;
 /** Reads starting this close to where the last one ended count as sequential (the kernel reads ahead out of order). */
 const SEQUENTIAL_WINDOW = 8 * 1024 * 1024;
-const READ_AHEAD_CHUNKS = 3;
+/** Chunks loaded ahead of a sequential reader: enough in flight to hide a fetch from another pod. */
+const READ_AHEAD_CHUNKS = 8;
 
 /**
  * Changes on top of a base version since the last commit: a sequential

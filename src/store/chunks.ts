@@ -319,7 +319,11 @@ export class ChunkStore {
       const name = (err as Error).name;
       if (!this.remote || (name !== 'MissingChunkError' && name !== 'CorruptChunkError')) throw err;
       const data = await this.remote(hash);
-      await this.keep(hash, data);
+      // The reader need not wait for the local copy: it goes to the RAM cache
+      // now and to a pack in the background (if that fails, the chunk is
+      // simply fetched again next time).
+      this.cache.set(key, data);
+      this.keep(hash, data).catch(() => {});
       return data;
     }
   }

@@ -98,3 +98,15 @@ test('an aborted fetch stops at once with AbortError', async () => {
   ac.abort();
   await assert.rejects(p, { name: 'AbortError' });
 });
+
+test('concurrent fetches spread over the pods that hold the chunks', async () => {
+  const chunks = Array.from({ length: 8 }, (_, i) => Buffer.from(`chunk number ${i}`));
+  const all = new Map(chunks.map((c) => [sha(c).toString('hex'), c]));
+  const a = pod('a', all, 'ok', 1);
+  const b = pod('b', all, 'ok', 2);
+  const f = fetcher([a, b]);
+  const got = await Promise.all(chunks.map((c) => f.fetch(sha(c))));
+  assert.deepEqual(got, chunks);
+  assert.equal(a.asked + b.asked, 8);
+  assert.ok(a.asked >= 3 && b.asked >= 3, `a got ${a.asked} requests, b ${b.asked}`);
+});

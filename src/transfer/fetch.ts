@@ -25,6 +25,8 @@ export class ChunkFetcher {
   private readonly inflight = new Map<string, Promise<Buffer>>();
   /** Which pods said they hold which chunks (recent ones). */
   private readonly holders = new Map<string, Set<string>>();
+  /** Fetches in flight, by pod. */
+  private readonly busy = new Map<string, number>();
   fetched = 0;
   fetchedBytes = 0;
 
@@ -65,10 +67,15 @@ export class ChunkFetcher {
     for (const p of this.opts.peers()) p.send('chunk.have', { hashes }).catch(() => {});
   }
 
-  /** The pods to ask, in order: known holders by round-trip time, then the others. */
+  /**
+   * The pods to ask, in order: known holders, then the others; within each,
+   * the least busy first (fetches in flight to it), then the fastest. So a
+   * sequential reader's chunks come from several pods at once.
+   */
   private candidates(key: string): PodLink[] {
     const known = this.holders.get(key);
-    const byRtt = (a: PodLink, b: PodLink) => (a.rtt ?? 1e9) - (b.rtt ?? 1e9);
+    const busy = (p: PodLink) => this.busy.get(p.podId) ?? 0;
+    const byRtt = (a: PodLink, b: PodLink) => busy(a) - busy(b) || (a.rtt ?? 1e9) - (b.rtt ?? 1e9);
     const peers = this.opts.peers();
     return [
       ...peers.filter((p) => known?.has(p.podId)).sort(byRtt),
@@ -90,12 +97,11 @@ export class ChunkFetcher {
     let lastError: unknown;
     for (const peer of this.candidates(key)) {
       signal?.throwIfAborted();
+      this.busy.set(peer.podId, (this.busy.get(peer.podId) ?? 0) + 1);
       try {
-        const r = await peer.request<{ data: unknown }>(
-          'chunk.get',
-          { hash },
-          { signal, timeoutMs: this.opts.timeoutMs ?? 10_000 },
-        );
+        const r = await peer
+          .request<{ data: unknown }>('chunk.get', { hash }, { signal, timeoutMs: this.opts.timeoutMs ?? 10_000 })
+          .finally(() => this.busy.set(peer.podId, (this.busy.get(peer.podId) ?? 1) - 1));
         if (!Buffer.isBuffer(r?.data)) continue;
         // WebCrypto hashes in the thread pool: a megabyte's SHA-256 stays off the event loop.
         const digest = Buffer.from(await webcrypto.subtle.digest('SHA-256', r.data));
