@@ -199,7 +199,7 @@ export class PodNetwork {
   reconcile(): void {
     for (const m of this.known()) {
       if (m.id === this.o.identity.podId) continue;
-      if (m.removed) this.transport.disconnect(m.id);
+      if (m.removed) this.transport.disconnect(m.id, 'revoked');
       else if (m.address) this.transport.connect(m.id, m.address);
     }
     this.transport.enforceRevocations();

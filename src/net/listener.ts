@@ -49,6 +49,7 @@ export class Listener {
     server.on('secureConnection', (socket: tls.TLSSocket) => this.accept(socket));
     server.on('tlsClientError', (err: Error & { code?: string }, socket: tls.TLSSocket) => {
       logRefusal(this.opts.log, remoteAddressOf(socket), `TLS handshake failed (${err.code ?? err.message})`);
+      socket.destroy(); // node leaves a timed-out handshake open
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -110,7 +110,7 @@ export class Transport extends EventEmitter {
   }
 
   /** Stops redialing `podId` and closes the connection to it, whoever dialed it. */
-  disconnect(podId: string): void {
+  disconnect(podId: string, bye?: string): void {
     const slot = this.slots.get(podId);
     if (!slot) return;
     slot.wanted = false;
@@ -120,7 +120,7 @@ export class Transport extends EventEmitter {
     slot.dial?.peer?.close('disconnected');
     slot.dial = undefined;
     if (slot.active) {
-      slot.active.close('disconnected'); // peer-down, and the slot goes
+      slot.active.close('disconnected', bye); // peer-down, and the slot goes
     } else if (slot.awaiting) {
       clearTimeout(slot.awaiting);
       slot.awaiting = undefined;
@@ -139,7 +139,7 @@ export class Transport extends EventEmitter {
       const p = slot.active;
       if (p && this.opts.isRevoked?.(p.podId, p.fingerprint)) {
         this.log.warn({ pod: p.podId }, `net: closing connection to ${p.podId}: revoked`);
-        p.close('revoked');
+        p.close('revoked', 'revoked');
       }
     }
   }
