@@ -115,7 +115,8 @@ async function main() {
     `network: wrote ${SIZE_MIB} MiB in A at ${((SIZE_MIB * 1000) / (Date.now() - t0)).toFixed(0)} MiB/s (chunks pushed to B meanwhile)`,
   );
 
-  // C joins afterwards: it holds none of the chunks, A and B hold them all.
+  // C joins once A has pushed every chunk to B: it holds none of them, A and B hold them all.
+  await until('the push of the chunks to B', () => JSON.parse(wh(a, ['status', '--json'])).pods[0].sync.pushBacklog === 0, 600_000);
   await join(c, a);
   const onC = path.join(c.mnt, 'big.bin');
   await until('big.bin on c', () => fs.statSync(onC, { throwIfNoEntry: false })?.size === SIZE_MIB << 20);

@@ -52,6 +52,8 @@ export function openTls(
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortReason(signal));
     const socket = tls.connect({ ...options, host, port });
+    // Frames are whole messages: Nagle would hold a reply's last segment back until an ACK.
+    socket.setNoDelay(true);
     const fail = (err: Error) => {
       cleanup();
       socket.destroy();

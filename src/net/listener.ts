@@ -45,7 +45,11 @@ export class Listener {
 
   async start(at: HostPort): Promise<void> {
     const server = tls.createServer(serverOptions(this.opts.identity, this.opts.timeoutMs));
-    server.on('connection', (raw: net.Socket) => this.track(raw));
+    server.on('connection', (raw: net.Socket) => {
+      // Frames are whole messages: Nagle would hold a reply's last segment back until an ACK.
+      raw.setNoDelay(true);
+      this.track(raw);
+    });
     server.on('secureConnection', (socket: tls.TLSSocket) => this.accept(socket));
     server.on('tlsClientError', (err: Error & { code?: string }, socket: tls.TLSSocket) => {
       logRefusal(this.opts.log, remoteAddressOf(socket), `TLS handshake failed (${err.code ?? err.message})`);
