@@ -116,7 +116,11 @@ async function main() {
   );
 
   // C joins once A has pushed every chunk to B: it holds none of them, A and B hold them all.
-  await until('the push of the chunks to B', () => JSON.parse(wh(a, ['status', '--json'])).pods[0].sync.pushBacklog === 0, 600_000);
+  await until(
+    'the push of the chunks to B',
+    () => JSON.parse(wh(a, ['status', '--json'])).pods[0].sync.pushBacklog === 0,
+    600_000,
+  );
   await join(c, a);
   const onC = path.join(c.mnt, 'big.bin');
   await until('big.bin on c', () => fs.statSync(onC, { throwIfNoEntry: false })?.size === SIZE_MIB << 20);
