@@ -48,6 +48,9 @@ interface PeerState {
 const REPORTS_KEPT = 64;
 const SNAPSHOT_PAGE = 4 << 20;
 const SNAPSHOT_KEPT_MS = 60_000;
+const SNAPSHOTS_SERVED = 4;
+/** Buffer.concat cannot go past 2 GiB; a tree of millions of files stays well below. */
+const SNAPSHOT_MAX = 1 << 30;
 
 type WireVector = Array<[number, bigint]>;
 
@@ -169,6 +172,11 @@ export class TreeSync {
     let s = typeof b?.id === 'string' ? this.served.get(b.id) : undefined;
     if (!s) {
       if (offset !== 0) throw new Error('tree.snapshot: this snapshot expired; start again');
+      // A few at a time: each is the whole tree in memory.
+      for (const old of [...this.served.values()].slice(0, Math.max(0, this.served.size - SNAPSHOTS_SERVED + 1))) {
+        clearTimeout(old.timer);
+        this.served.delete(old.id);
+      }
       const id = randomUUID();
       s = { id, data: this.tree.snapshot(), timer: undefined };
       this.served.set(id, s);
@@ -199,6 +207,7 @@ export class TreeSync {
       );
       if (typeof r.id !== 'string' || typeof r.total !== 'number' || !Buffer.isBuffer(r.data) || r.data.length === 0)
         throw new Error('tree.snapshot: malformed answer');
+      if (r.total > SNAPSHOT_MAX) throw new Error(`tree.snapshot: ${r.total} bytes is more than a snapshot may be`);
       id = r.id;
       total = r.total;
       parts.push(r.data);
