@@ -152,7 +152,50 @@ async function main() {
   );
 }
 
+/**
+ * The yardstick: one TLS 1.3 stream between two processes on loopback
+ * (a pod certificate made with the project's PKI), 1 GiB in 1 MiB writes.
+ */
+async function rawTls() {
+  const pki = await import('../dist/src/net/pki.js');
+  const ca = await pki.createAuthority('bench');
+  const { key, publicKey } = await pki.createKeyPair();
+  const cert = await pki.issuePodCertificate(ca, { podId: '0123456789abcdef', network: 'bench', publicKey });
+  const tls = await import('node:tls');
+  const server = tls.createServer({ key, cert, minVersion: 'TLSv1.3' }, (sock) => {
+    sock.setNoDelay(true);
+    const buf = Buffer.alloc(1 << 20, 1);
+    let n = 0;
+    const go = () => {
+      while (n < 1024) {
+        n++;
+        if (!sock.write(buf)) return sock.once('drain', go);
+      }
+      sock.end();
+    };
+    go();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const reader = `const tls=require('node:tls');const t0=Date.now();let got=0;const s=tls.connect({port:${server.address().port},host:'127.0.0.1',rejectUnauthorized:false});s.on('data',d=>{got+=d.length});s.on('end',()=>{console.log((got/2**20)/((Date.now()-t0)/1000));process.exit(0)});`;
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', reader], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  await new Promise((resolve, reject) => {
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the TLS reader exited ${code}`))));
+    child.once('error', reject);
+  });
+  const mibs = Number(out.trim());
+  server.close();
+  console.log(
+    `network: one TLS 1.3 stream between two processes on loopback, 1 GiB: ${mibs.toFixed(0)} MiB/s (the yardstick)`,
+  );
+}
+
 try {
+  await rawTls();
   await main();
 } finally {
   stopAll();
