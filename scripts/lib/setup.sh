@@ -11,7 +11,7 @@ need_root() {
 
 # Debian packages: mount(8) and umount(8) (util-linux), a C++ toolchain for
 # better-sqlite3, and the tools the tests and benchmarks use.
-DEB_PACKAGES="util-linux mount ca-certificates python3 make g++ git rsync tar attr iproute2 fio procps"
+DEB_PACKAGES="util-linux mount ca-certificates openssl python3 make g++ git rsync tar attr iproute2 fio procps"
 
 ensure_packages() {
   local missing=""

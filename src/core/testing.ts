@@ -35,6 +35,11 @@ export class Prng {
     return lo + Math.floor(this.float() * (hi - lo));
   }
 
+  /** One of `xs` (not empty). */
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(0, xs.length)] as T;
+  }
+
   /** `n` pseudo-random bytes. */
   bytes(n: number): Buffer {
     const buf = Buffer.alloc(n);
@@ -62,6 +67,8 @@ export async function waitFor<T>(
   what: string,
   probe: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 5_000,
+  /** Polls start 1 ms apart and back off to this. */
+  maxDelayMs = 50,
 ): Promise<T> {
   const end = Date.now() + timeoutMs;
   let delay = 1;
@@ -77,7 +84,7 @@ export async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 50);
+    delay = Math.min(delay * 2, maxDelayMs);
   }
 }
 

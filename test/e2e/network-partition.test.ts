@@ -181,23 +181,31 @@ test('partition under the copy policy: conflicts keep both versions, edits beat 
   const tree = await converged(net, 'the same tree on every pod after healing');
   const names = Object.keys(tree);
 
+  /** `base.txt` holds the later side's bytes; exactly one copy (returned), named after pod0 and a date in its window, holds the earlier side's. */
+  const oneCopy = (base: string, later: string, earlier: string, what: string) => {
+    assertHolds(tree, `${base}.txt`, later, `${what}: the later one keeps the name`);
+    const copies = names.filter((n) => n.startsWith(`${base} (`));
+    assert.equal(copies.length, 1, `one conflict copy of ${base}.txt: ${names.join(', ')}`);
+    const copy = copies[0] as string;
+    assert.match(copy, conflictPattern(base, 'pod0', '.txt'));
+    assertHolds(tree, copy, earlier, `${what}: the conflict copy holds the other one`);
+    assertDateWithin(copy, aFrom, aTo);
+    return copy;
+  };
   // Concurrent edits: the later one is the file, the earlier one a copy named after its pod and date.
-  assertHolds(tree, 'edit.txt', 'edit: from pod2, the later write\n', 'the later edit is the file');
-  const editCopies = names.filter((n) => n.startsWith('edit ('));
-  assert.equal(editCopies.length, 1, `one conflict copy of edit.txt: ${names.join(', ')}`);
-  const editCopy = editCopies[0] as string;
-  assert.match(editCopy, conflictPattern('edit', 'pod0', '.txt'));
-  assertHolds(tree, editCopy, 'edit: from pod0, the earlier write\n', 'the conflict copy holds the losing edit');
-  assertDateWithin(editCopy, aFrom, aTo);
-
+  const editCopy = oneCopy(
+    'edit',
+    'edit: from pod2, the later write\n',
+    'edit: from pod0, the earlier write\n',
+    'concurrent edits',
+  );
   // The same new name on both sides: both kept, the earlier one renamed.
-  assertHolds(tree, 'new.txt', 'new: made on pod2, later and longer\n', 'the later creation keeps the name');
-  const newCopies = names.filter((n) => n.startsWith('new ('));
-  assert.equal(newCopies.length, 1, `one conflict copy of new.txt: ${names.join(', ')}`);
-  const newCopy = newCopies[0] as string;
-  assert.match(newCopy, conflictPattern('new', 'pod0', '.txt'));
-  assertHolds(tree, newCopy, 'new: made on pod0, earlier\n', 'the conflict copy holds the other new file');
-  assertDateWithin(newCopy, aFrom, aTo);
+  const newCopy = oneCopy(
+    'new',
+    'new: made on pod2, later and longer\n',
+    'new: made on pod0, earlier\n',
+    'the same new name',
+  );
 
   // Edit against delete: the edit survives, whichever came first.
   assertHolds(tree, 'kept-a.txt', 'kept-a: edited on pod0\n', 'a delete after a concurrent edit does not happen');

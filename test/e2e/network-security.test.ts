@@ -354,6 +354,15 @@ test('clients without a certificate or with one of another CA get no tree data',
   assert.match(String(answer.error?.message), /malformed join request/);
   assert.equal('body' in answer, false, 'no body in a refusal');
 
+  /** A client that says hello and asks for the tree: it gets nothing, is closed, and the pod logs why. */
+  const refusedAfterHello = async (client: typeof anon) => {
+    client.send({ t: 'hello', v: 1 });
+    client.send(pull);
+    await client.waitClosed();
+    assert.equal(client.received, 0, 'nothing was sent to it');
+    return logLine(a.daemon, new RegExp(`^net: refused connection from 127\\.0\\.0\\.1:${client.localPort}: `));
+  };
+
   // A certificate from another CA, naming the network and pod b: an impostor of b.
   const otherCa = await createAuthority(net.name);
   const keys = await createKeyPair();
@@ -363,11 +372,7 @@ test('clients without a certificate or with one of another CA get no tree data',
     publicKey: keys.publicKey,
   });
   const impostor = await Raw.connect(t, address, { key: keys.key, cert: `${impostorCert}${otherCa.caCert}` });
-  impostor.send({ t: 'hello', v: 1 });
-  impostor.send(pull);
-  await impostor.waitClosed();
-  assert.equal(impostor.received, 0, 'nothing was sent to the impostor');
-  line = await logLine(a.daemon, new RegExp(`^net: refused connection from 127\\.0\\.0\\.1:${impostor.localPort}: `));
+  line = await refusedAfterHello(impostor);
   assert.equal(line.reason, 'unknown authority');
 
   // A certificate of another network.
@@ -378,11 +383,7 @@ test('clients without a certificate or with one of another CA get no tree data',
     publicKey: keys.publicKey,
   });
   const stranger = await Raw.connect(t, address, { key: keys.key, cert: `${elsewhereCert}${elsewhereCa.caCert}` });
-  stranger.send({ t: 'hello', v: 1 });
-  stranger.send(pull);
-  await stranger.waitClosed();
-  assert.equal(stranger.received, 0);
-  line = await logLine(a.daemon, new RegExp(`^net: refused connection from 127\\.0\\.0\\.1:${stranger.localPort}: `));
+  line = await refusedAfterHello(stranger);
   assert.equal(line.reason, 'other network (elsewhere)');
 
   // A self-signed certificate made by openssl, not a pod certificate at all.
@@ -408,11 +409,7 @@ test('clients without a certificate or with one of another CA get no tree data',
     key: fs.readFileSync(path.join(dir, 'k.pem')),
     cert: fs.readFileSync(path.join(dir, 'c.pem')),
   });
-  selfSigned.send({ t: 'hello', v: 1 });
-  selfSigned.send(pull);
-  await selfSigned.waitClosed();
-  assert.equal(selfSigned.received, 0);
-  line = await logLine(a.daemon, new RegExp(`^net: refused connection from 127\\.0\\.0\\.1:${selfSigned.localPort}: `));
+  line = await refusedAfterHello(selfSigned);
   assert.equal(line.reason, 'unknown authority');
 
   // None of them became a member or disturbed the real ones.

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { Prng } from '../../src/core/testing.js';
 import { type NetPod, startNetwork, type TestNetwork } from '../helpers/network.js';
 
 const SEEDS = (process.env.WORMHOLE_STRESS_SEEDS ?? '11,23,37,41,59')
@@ -27,38 +28,6 @@ const CONVERGE_MS = 60_000;
  * gives up with ESTALE if a local rename holds the rename lock at that moment.
  */
 const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EINVAL', 'ENOTDIR', 'EISDIR', 'ESTALE']);
-
-/** mulberry32: small, seedable, good enough to pick operations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface Rand {
-  (): number;
-  int(n: number): number;
-  pick<T>(xs: readonly T[]): T;
-  bytes(n: number): Buffer;
-}
-
-function rand(seed: number): Rand {
-  const next = prng(seed);
-  const r = (() => next()) as Rand;
-  r.int = (n) => Math.floor(next() * n);
-  r.pick = (xs) => xs[Math.floor(next() * xs.length)] as never;
-  r.bytes = (n) => {
-    const b = Buffer.allocUnsafe(Math.ceil(n / 4) * 4);
-    for (let i = 0; i < b.length; i += 4) b.writeUInt32LE((next() * 4294967296) >>> 0, i);
-    return b.subarray(0, n);
-  };
-  return r;
-}
 
 const FILES = ['f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'a.txt', 'b.bin'];
 const DIRS = ['d0', 'd1', 'd2', 'd3', 'd4'];
@@ -160,10 +129,10 @@ async function listing(root: string): Promise<{ dirs: string[]; files: string[] 
 
 /** One pod's share of the run: `ops` random operations under `root`, errors of racing tallied. */
 async function worker(root: string, seed: number, ops: number, tally: Tally): Promise<void> {
-  const r = rand(seed);
+  const r = new Prng(seed);
   let known = await listing(root);
   const somePath = (pool: string[], names: readonly string[]): string => {
-    if (pool.length > 0 && r() < 0.7) return r.pick(pool);
+    if (pool.length > 0 && r.float() < 0.7) return r.pick(pool);
     const dir = r.pick(known.dirs);
     return dir ? `${dir}/${r.pick(names)}` : r.pick(names);
   };
@@ -172,15 +141,15 @@ async function worker(root: string, seed: number, ops: number, tally: Tally): Pr
     return dir ? `${dir}/${r.pick(names)}` : r.pick(names);
   };
   const content = (): Buffer => {
-    const x = r();
-    const n = x < 0.6 ? r.int(2048) : x < 0.95 ? r.int(100_000) : r.int(600_000);
+    const x = r.float();
+    const n = x < 0.6 ? r.int(0, 2048) : x < 0.95 ? r.int(0, 100_000) : r.int(0, 600_000);
     return r.bytes(n);
   };
   const abs = (p: string) => path.join(root, p);
 
   for (let i = 0; i < ops; i++) {
     if (i % 10 === 0) known = await listing(root);
-    const x = r();
+    const x = r.float();
     let what = '';
     try {
       if (x < 0.22) {
@@ -190,15 +159,15 @@ async function worker(root: string, seed: number, ops: number, tally: Tally): Pr
         what = 'overwrite';
         const fh = await fs.promises.open(abs(somePath(known.files, FILES)), 'r+');
         try {
-          const data = content().subarray(0, 1 + r.int(50_000));
-          await fh.write(data, 0, data.length, r.int(70_000));
-          if (r() < 0.3) await fh.truncate(r.int(80_000));
+          const data = content().subarray(0, 1 + r.int(0, 50_000));
+          await fh.write(data, 0, data.length, r.int(0, 70_000));
+          if (r.float() < 0.3) await fh.truncate(r.int(0, 80_000));
         } finally {
           await fh.close();
         }
       } else if (x < 0.4) {
         what = 'append';
-        await fs.promises.appendFile(abs(somePath(known.files, FILES)), r.bytes(1 + r.int(3000)));
+        await fs.promises.appendFile(abs(somePath(known.files, FILES)), r.bytes(1 + r.int(0, 3000)));
       } else if (x < 0.52) {
         what = 'mkdir';
         await fs.promises.mkdir(abs(freshPath(DIRS)));
@@ -209,7 +178,7 @@ async function worker(root: string, seed: number, ops: number, tally: Tally): Pr
         what = 'rename dir';
         const from = somePath(known.dirs.filter(Boolean), DIRS);
         // Often into another directory's subtree, or its own (EINVAL): the concurrent moves that make cycles.
-        const into = r() < 0.6 ? r.pick(known.dirs) : '';
+        const into = r.float() < 0.6 ? r.pick(known.dirs) : '';
         await fs.promises.rename(abs(from), abs(into ? `${into}/${r.pick(DIRS)}` : r.pick(DIRS)));
       } else if (x < 0.9) {
         what = 'unlink';
