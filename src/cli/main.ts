@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../daemon/daemon.js';
 import * as daemon from './commands/daemon.js';
+import * as files from './commands/files.js';
 import * as network from './commands/network.js';
 import * as pod from './commands/pod.js';
 import * as status from './commands/status.js';
@@ -21,6 +22,7 @@ export function buildProgram(ctx: Context): Command {
   network.register(program, ctx);
   pod.register(program, ctx);
   status.register(program, ctx);
+  files.register(program, ctx);
   return program;
 }
 

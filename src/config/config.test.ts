@@ -83,6 +83,9 @@ test('PodConfig fills defaults and converts sizes and durations', () => {
     name: 'pod-1',
     data: '/var/lib/w',
     network_horizon: 7 * 24 * 3600_000,
+    role: 'storage',
+    zone: 'default',
+    affinity: 1,
     cache: { ram: 256 * MiB },
     metadata: { commit_interval: 10 },
     fuse: { entry_timeout: 30_000, attr_timeout: 30_000, poll_window: 2 },
@@ -120,7 +123,11 @@ test('validate() names the place and the key of every problem', () => {
   };
   const base = { network: 'home', name: 'p', data: '/d' };
   assert.match(bad({ ...base, colour: 'blue' }), /unknown key colour/);
-  assert.match(bad({ ...base, cache: { ram: 1, disk: 2 } }), /unknown key cache\.disk/);
+  assert.match(bad({ ...base, cache: { ram: 1, disc: 2 } }), /unknown key cache\.disc/);
+  assert.match(bad({ ...base, role: 'server' }), /role: /);
+  assert.match(bad({ ...base, capacity: '-1' }), /capacity: invalid size/);
+  assert.match(bad({ ...base, affinity: -1 }), /affinity: /);
+  assert.match(bad({ ...base, zone: 'a zone' }), /zone: must be/);
   assert.match(bad({ ...base, cache: { ram: 'lots' } }), /cache\.ram: invalid size "lots"/);
   assert.match(bad({ ...base, fuse: { attr_timeout: '5 minutes' } }), /fuse\.attr_timeout: invalid duration/);
   assert.match(bad({ ...base, name: '-pod' }), /name: must be 1-63 letters/);

@@ -32,6 +32,9 @@ export const name = z
   .string()
   .regex(NAME_RE, 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
 
+export const ROLES = ['storage', 'cache', 'client', 'backup'] as const;
+export type Role = (typeof ROLES)[number];
+
 export const PodConfig = z
   .object({
     network: name,
@@ -44,9 +47,27 @@ export const PodConfig = z
     advertise: z.string().min(3).optional(),
     /** Members silent for longer than this no longer hold back the forgetting of old operations. */
     network_horizon: duration.default(7 * 24 * 3600_000),
+    /**
+     * What this pod does with data: storage (holds replicas), cache (keeps
+     * what it reads, on disk within cache.disk, holds no required replica),
+     * client (keeps nothing durable beyond its own writes until they are
+     * replicated), backup (holds an extra copy of everything, or of
+     * backup_paths).
+     */
+    role: z.enum(ROLES).default('storage'),
+    /** Datacenter, site or home: replicas go to distinct zones first. */
+    zone: name.default('default'),
+    /** Bytes this pod may hold for replicas (default: the size of its data disk). */
+    capacity: size.optional(),
+    /** Multiplies this pod's share of replicas: 2 takes twice as many, 0 only when no other pod can. */
+    affinity: z.number().min(0).max(1000).default(1),
+    /** For a backup pod: the folders (paths from the network root) it copies; all when absent. */
+    backup_paths: z.array(z.string().min(1)).optional(),
     cache: z
       .object({
         ram: size.default(256 * 1024 * 1024),
+        /** Disk for chunks this pod is not a target of (default: 10 GiB for a cache pod, else 0). */
+        disk: size.optional(),
       })
       .strict()
       .default({ ram: 256 * 1024 * 1024 }),

@@ -30,9 +30,26 @@ const InviteRequest = z
       .default(24 * 3600_000),
   })
   .strict();
-const RemoveRequest = z.object({ network: nameSchema, pod: z.string().min(1).max(100) }).strict();
+const RemoveRequest = z
+  .object({ network: nameSchema, pod: z.string().min(1).max(100), force: z.boolean().default(false) })
+  .strict();
+const DrainRequest = z
+  .object({ network: nameSchema, pod: z.string().min(1).max(100), cancel: z.boolean().default(false) })
+  .strict();
 const NetworkConfigRequest = z
-  .object({ network: nameSchema, key: z.literal('conflict'), value: z.enum(['newest', 'copy']) })
+  .object({ network: nameSchema, key: z.string().min(1).max(100), value: z.string().max(1000) })
+  .strict();
+/** The pod settings that change at runtime. */
+const POD_KEYS = ['role', 'zone', 'capacity', 'affinity', 'cache.ram', 'cache.disk'] as const;
+const PodConfigRequest = z.object({ network: nameSchema, key: z.enum(POD_KEYS), value: z.string().max(1000) }).strict();
+const PathQuery = z.object({ network: nameSchema, path: z.string().max(4096) }).strict();
+const FolderConfigRequest = z
+  .object({
+    network: nameSchema,
+    path: z.string().max(4096),
+    key: z.string().min(1).max(100),
+    value: z.string().max(100),
+  })
   .strict();
 
 export interface DaemonStatus {
@@ -178,6 +195,28 @@ export class Daemon {
     return pod.info();
   }
 
+  /** `wormhole pod set`: changes the pod's config file and the running pod. */
+  private setPodConfig(body: unknown): PodInfo {
+    const b = validate(PodConfigRequest, body ?? {}, 'pod set');
+    const pod = this.pod(b.network);
+    const file = this.home.podConfig(b.network);
+    const raw = loadToml(file, z.record(z.string(), z.unknown())) as Record<string, unknown>;
+    let value: unknown = b.value;
+    if (b.key === 'affinity') {
+      value = Number(b.value);
+      if (!/^\d+(\.\d+)?$/.test(b.value))
+        throw new UsageError(`invalid affinity ${JSON.stringify(b.value)} (expected a number from 0 to 1000)`);
+    }
+    const next =
+      b.key === 'cache.ram' || b.key === 'cache.disk'
+        ? { ...raw, cache: { ...((raw.cache as object) ?? {}), [b.key.slice(6)]: value } }
+        : { ...raw, [b.key]: value };
+    const config = validate(PodConfig, next, `pod set ${b.key}`);
+    saveToml(file, next);
+    pod.reconfigure(config);
+    return pod.info();
+  }
+
   private routes() {
     return {
       'GET /v1/status': () => this.status(),
@@ -191,12 +230,31 @@ export class Daemon {
       'GET /v1/members': (_b: unknown, q: URLSearchParams) => this.pod(q.get('network') ?? undefined).members(),
       'POST /v1/remove': (body: unknown) => {
         const b = validate(RemoveRequest, body ?? {}, 'pod remove');
-        return this.pod(b.network).remove(b.pod);
+        return this.pod(b.network).remove(b.pod, b.force);
+      },
+      'POST /v1/drain': (body: unknown) => {
+        const b = validate(DrainRequest, body ?? {}, 'pod drain');
+        return this.pod(b.network).drain(b.pod, !b.cancel);
       },
       'POST /v1/network-config': (body: unknown) => {
         const b = validate(NetworkConfigRequest, body ?? {}, 'network set');
-        this.pod(b.network).setConfig(b.key, b.value);
-        return this.pod(b.network).info();
+        return { settings: this.pod(b.network).setConfig(b.key, b.value) };
+      },
+      'GET /v1/network-config': (_b: unknown, q: URLSearchParams) => ({
+        settings: this.pod(q.get('network') ?? undefined).settings(),
+      }),
+      'POST /v1/pod-config': (body: unknown) => this.setPodConfig(body),
+      'GET /v1/where': (_b: unknown, q: URLSearchParams) => {
+        const b = validate(PathQuery, Object.fromEntries(q), 'where');
+        return this.pod(b.network).where(b.path);
+      },
+      'GET /v1/folder-config': (_b: unknown, q: URLSearchParams) => {
+        const b = validate(PathQuery, Object.fromEntries(q), 'config get');
+        return this.pod(b.network).folderConfig(b.path);
+      },
+      'POST /v1/folder-config': (body: unknown) => {
+        const b = validate(FolderConfigRequest, body ?? {}, 'config set');
+        return this.pod(b.network).setFolderConfig(b.path, b.key, b.value);
       },
       'POST /v1/stop': () => {
         setImmediate(() => void this.stop());

@@ -24,6 +24,13 @@ import {
 import { saveIdentity } from './identity.js';
 import { JoinReply } from './invites.js';
 
+const placeFields = {
+  role: z.string().min(1).max(20).optional(),
+  zone: z.string().min(1).max(63).optional(),
+  capacity: z.union([z.string().min(1).max(30), z.number()]).optional(),
+  affinity: z.number().optional(),
+};
+
 export const CreateNetworkRequest = z
   .object({
     name: nameSchema,
@@ -33,6 +40,7 @@ export const CreateNetworkRequest = z
     listen: z.string().min(3).optional(),
     advertise: z.string().min(3).optional(),
     conflict: z.enum(['newest', 'copy']).default('copy'),
+    ...placeFields,
   })
   .strict();
 
@@ -44,8 +52,19 @@ export const JoinRequestBody = z
     pod: nameSchema.optional(),
     listen: z.string().min(3).optional(),
     advertise: z.string().min(3).optional(),
+    ...placeFields,
   })
   .strict();
+
+/** The pod's part in placement, as the config file spells it. */
+function placeRaw(req: { role?: string; zone?: string; capacity?: string | number; affinity?: number }) {
+  return {
+    ...(req.role ? { role: req.role } : {}),
+    ...(req.zone ? { zone: req.zone } : {}),
+    ...(req.capacity !== undefined ? { capacity: req.capacity } : {}),
+    ...(req.affinity !== undefined ? { affinity: req.affinity } : {}),
+  };
+}
 
 export function defaultPodName(): string {
   const host =
@@ -104,6 +123,7 @@ export async function prepareCreate(
     data: req.data ?? dataDefault,
     listen,
     ...(req.advertise ? { advertise: req.advertise } : {}),
+    ...placeRaw(req),
   };
   const config = validate(PodConfig, raw, 'pod config');
   const podId = randomBytes(8).toString('hex');
@@ -129,6 +149,8 @@ export async function prepareJoin(
   const invite = decodeInvite(req.token);
   if (exists(invite.network)) throw new UsageError(`this daemon already has a pod in network ${invite.network}`);
   if (invite.expiresAt !== undefined && invite.expiresAt < Date.now()) throw new UsageError('this invite has expired');
+  // Checked before asking the network, so a typo costs no invite.
+  validate(PodConfig, { network: invite.network, name: 'x', data: '/x', ...placeRaw(req) }, 'pod config');
   const listen = await resolveListen(req.listen);
   const name = req.pod ?? defaultPodName();
   const podId = randomBytes(8).toString('hex');
@@ -153,6 +175,7 @@ export async function prepareJoin(
     data: req.data ?? dataFor(invite.network),
     listen,
     ...(req.advertise ? { advertise: req.advertise } : {}),
+    ...placeRaw(req),
   };
   const config = validate(PodConfig, raw, 'pod config');
   saveIdentity(config.data, {

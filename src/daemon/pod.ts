@@ -4,13 +4,16 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import * as path from 'node:path';
+import { describeSettings, normalizeSetting, parseRedundancy } from '../config/network.js';
 import type { PodConfig } from '../config/schema.js';
+import { formatBytes } from '../config/units.js';
 import { errorMessage, UsageError } from '../core/errors.js';
-import { MAX_PREFIX } from '../core/ids.js';
+import { MAX_PREFIX, ROOT_INO, TRASH_INO } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
 import { FileSystem } from '../fs/filesystem.js';
 import { PodMount } from '../mount/mount.js';
 import { encodeInvite, fingerprint, parseAddress } from '../net/index.js';
+import type { HealthReport } from '../replication/replicator.js';
 import { Checkpointer } from '../store/checkpointer.js';
 import { ChunkStore } from '../store/chunks.js';
 import { Committer } from '../store/committer.js';
@@ -20,8 +23,25 @@ import { MetaStore } from '../store/meta.js';
 import { Tree } from '../tree/tree.js';
 import { loadIdentity, type StoredIdentity } from './identity.js';
 import { createInvite } from './invites.js';
-import { getConfig, type Member, members, setConfig, setMember } from './members.js';
-import { type MemberStatus, PodNetwork } from './network.js';
+import {
+  type FolderSettings,
+  folderSettings,
+  getConfig,
+  type Member,
+  members,
+  setConfig,
+  setDraining,
+  setFolderSettings,
+  setMember,
+} from './members.js';
+import { type MemberStatus, PodNetwork, pathOf, resolvePath } from './network.js';
+
+export interface WhereReport {
+  path: string;
+  size: number;
+  redundancy: number;
+  ranges: Array<{ start: number; end: number; chunks: number; holders: string[]; targets: string[] }>;
+}
 
 export type PodState = 'stopped' | 'starting' | 'running' | 'stopping' | 'failed';
 
@@ -46,7 +66,10 @@ export interface PodInfo {
   requests: Record<string, number>;
   conflict: string;
   members: MemberStatus[];
-  sync: { fetched: number; fetchedBytes: number; pushed: number; pushBacklog: number; log: number } | null;
+  sync: { fetched: number; fetchedBytes: number; sentBytes: number; backlog: number; log: number } | null;
+  role: string;
+  zone: string;
+  health: HealthReport | null;
 }
 
 interface Identity {
@@ -101,7 +124,7 @@ export class Pod {
   readonly log: Logger;
 
   constructor(
-    readonly config: PodConfig,
+    public config: PodConfig,
     log: Logger,
     /** For a pod that joined a network: the id and number the network gave it. */
     private readonly seed?: Seed,
@@ -188,6 +211,8 @@ export class Pod {
         fs: fsys,
         committer,
         log: this.log,
+        config: this.config,
+        number: this.number,
         horizonMs: this.config.network_horizon,
         bootstrap: bootstrapMembers(db),
       });
@@ -200,6 +225,7 @@ export class Pod {
         entryTimeout: this.config.fuse.entry_timeout / 1000,
         attrTimeout: this.config.fuse.attr_timeout / 1000,
         pollWindowMs: this.config.fuse.poll_window,
+        access: () => this.net?.health().access ?? 'read-write',
         log: this.log,
       });
       m.onLost = () => this.log.warn('mount lost; restart the daemon or the pod to mount again');
@@ -263,22 +289,149 @@ export class Pod {
     return this.net?.status() ?? [];
   }
 
-  /** Removes (revokes) a member: every pod refuses it from then on. */
-  remove(which: string): Member {
-    const tree = this.requireTree();
-    const all = members(tree.meta).filter((m) => !m.removed);
-    const m = all.find((x) => x.name === which || x.id === which);
-    if (!m) throw new UsageError(`no member named ${which} in network ${this.network}`);
-    if (m.id === this.id) throw new UsageError('a pod cannot remove itself; remove it from another pod');
-    setMember(tree, { ...m, removed: true });
-    tree.commitNow();
-    return { ...m, removed: true };
+  /** Takes a changed config (role, zone, capacity, affinity) without a restart. */
+  reconfigure(config: PodConfig): void {
+    this.config = config;
+    this.chunks?.cache.resize(config.cache.ram);
+    this.net?.reconfigure(config);
   }
 
-  setConfig(key: string, value: string): void {
+  private member(which: string): Member {
     const tree = this.requireTree();
-    setConfig(tree, key, value);
+    const m = members(tree.meta)
+      .filter((x) => !x.removed)
+      .find((x) => x.name === which || x.id === which);
+    if (!m) throw new UsageError(`no member named ${which} in network ${this.network}`);
+    return m;
+  }
+
+  private requireNet(): PodNetwork {
+    if (!this.net || this.state !== 'running') throw new UsageError(`pod ${this.config.name} is not in a network`);
+    return this.net;
+  }
+
+  /**
+   * Removes (revokes) a member: every pod refuses it from then on. Refused,
+   * unless forced, when the pod holds the last copy of some chunk or its
+   * going would leave chunks below their redundancy.
+   */
+  remove(which: string, force = false): Member & { lost: number; lostBytes: number; below: number } {
+    const tree = this.requireTree();
+    const m = this.member(which);
+    if (m.id === this.id) throw new UsageError('a pod cannot remove itself; remove it from another pod');
+    const impact = this.requireNet().replicator.impactOfRemoving(m.number);
+    if (!force && (impact.lose.length > 0 || impact.below > 0)) {
+      const files = new Set<string>();
+      for (const need of impact.lose.slice(0, 50)) {
+        for (const ino of tree.meta.inodesUsing(need.hash)) {
+          files.add(pathOf(tree.meta, ino));
+          if (files.size >= 5) break;
+        }
+        if (files.size >= 5) break;
+      }
+      const parts: string[] = [];
+      if (impact.lose.length)
+        parts.push(
+          `${impact.lose.length} chunks (${formatBytes(impact.loseBytes)}) have no copy anywhere else and would be lost, in ${[...files].join(', ')}${files.size >= 5 ? ', …' : ''}`,
+        );
+      if (impact.below) parts.push(`${impact.below} chunks would fall below their redundancy`);
+      throw new UsageError(
+        `removing ${m.name} now would break redundancy: ${parts.join('; ')}. Drain it first (wormhole pod drain ${m.name}), or remove it anyway with --force`,
+      );
+    }
+    setMember(tree, { ...m, removed: true });
     tree.commitNow();
+    this.net?.replicator.tick();
+    return { ...m, removed: true, lost: impact.lose.length, lostBytes: impact.loseBytes, below: impact.below };
+  }
+
+  /** Starts (or cancels) draining a member: its chunks move to the other pods. */
+  drain(which: string, on: boolean): Member {
+    const tree = this.requireTree();
+    const m = this.member(which);
+    setDraining(tree, m.number, on);
+    tree.commitNow();
+    this.net?.replicator.tick();
+    return m;
+  }
+
+  setConfig(key: string, value: string): Record<string, string> {
+    const tree = this.requireTree();
+    setConfig(tree, key, normalizeSetting(key, value));
+    tree.commitNow();
+    this.net?.replicator.tick();
+    return this.settings();
+  }
+
+  settings(): Record<string, string> {
+    const tree = this.requireTree();
+    return describeSettings((k) => getConfig(tree.meta, k));
+  }
+
+  /** A path inside the mount, as an inode. */
+  private inodeAt(rel: string): bigint {
+    const tree = this.requireTree();
+    const ino = resolvePath(tree.meta, rel);
+    if (ino === undefined) throw new UsageError(`no such file in ${this.network}: /${rel.replace(/^\/+/, '')}`);
+    return ino;
+  }
+
+  /** Settings of a folder or file (`wormhole config`), as set on it and as they apply. */
+  folderConfig(rel: string): { path: string; set: FolderSettings; redundancy: number } {
+    const tree = this.requireTree();
+    const ino = this.inodeAt(rel);
+    const all = folderSettings(tree.meta);
+    let r: number | undefined;
+    for (let cur: bigint | undefined = ino; cur !== undefined && r === undefined; ) {
+      r = all.get(cur)?.redundancy;
+      if (cur === ROOT_INO) break;
+      cur = tree.meta.entriesOf(cur).find((e) => e.parent !== TRASH_INO)?.parent;
+    }
+    const settings = this.settings();
+    return { path: pathOf(tree.meta, ino), set: all.get(ino) ?? {}, redundancy: r ?? Number(settings.redundancy) };
+  }
+
+  setFolderConfig(rel: string, key: string, value: string): { path: string; set: FolderSettings; redundancy: number } {
+    const tree = this.requireTree();
+    const ino = this.inodeAt(rel);
+    if (key !== 'redundancy') throw new UsageError(`unknown folder setting ${JSON.stringify(key)} (known: redundancy)`);
+    const cur = folderSettings(tree.meta).get(ino) ?? {};
+    const next: FolderSettings = { ...cur };
+    if (value === 'inherit' || value === '') delete next.redundancy;
+    else next.redundancy = parseRedundancy(value);
+    setFolderSettings(tree, ino, next);
+    tree.commitNow();
+    this.net?.replicator.tick();
+    return this.folderConfig(rel);
+  }
+
+  /** For each range of a file's chunks: the pods that hold it and the pods that should. */
+  where(rel: string): WhereReport {
+    const tree = this.requireTree();
+    const net = this.requireNet();
+    const ino = this.inodeAt(rel);
+    const inode = tree.meta.getInode(ino);
+    if (!inode) throw new UsageError(`no such file: ${rel}`);
+    const names = new Map(net.status().map((m) => [m.number, m.name]));
+    const name = (n: number) => names.get(n) ?? `pod${n}`;
+    const r = this.folderConfig(rel).redundancy;
+    const ranges: WhereReport['ranges'] = [];
+    for (const e of inode.content !== null ? tree.meta.extents(inode.content) : []) {
+      if (!e.hash) continue;
+      const holders = net.replicator.holdersOf(e.hash).map(name).sort();
+      const targets = net.replicator.targetsOf(e.hash, r).map((p) => p.name);
+      const last = ranges[ranges.length - 1];
+      if (
+        last &&
+        last.end === e.offset &&
+        last.holders.join() === holders.join() &&
+        last.targets.join() === targets.join()
+      ) {
+        last.end += e.length;
+        last.chunks++;
+      } else ranges.push({ start: e.offset, end: e.offset + e.length, chunks: 1, holders, targets });
+    }
+    return { path: pathOf(tree.meta, ino), size: inode.size, redundancy: r, ranges };
   }
 
   private async close(): Promise<void> {
@@ -343,6 +496,9 @@ export class Pod {
       conflict: (this.meta && getConfig(this.meta, 'conflict')) ?? 'copy',
       members: this.members(),
       sync: this.net?.stats() ?? null,
+      role: this.config.role,
+      zone: this.config.zone,
+      health: this.net?.health() ?? null,
     };
   }
 }

@@ -12,6 +12,7 @@ import type { Changes } from '../tree/names.js';
 const SUBTYPE = 'wormhole';
 
 import { FsAdapter } from './adapter.js';
+import { type Access, gate } from './gate.js';
 
 export interface PodMountOptions {
   mountpoint: string;
@@ -21,6 +22,8 @@ export interface PodMountOptions {
   attrTimeout?: number;
   /** Milliseconds of polling after each request (0: sleep at once). */
   pollWindowMs?: number;
+  /** What the network's health allows now (read-write when absent). */
+  access?: () => Access;
   log: Logger;
 }
 
@@ -50,7 +53,9 @@ export class PodMount implements Startable {
     if (await clearStaleMount(this.opts.mountpoint, SUBTYPE)) this.opts.log.warn('cleared a stale mount');
     fs.mkdirSync(this.opts.mountpoint, { recursive: true });
     const log = this.opts.log;
-    this.session = await FuseSession.mount(this.adapter, {
+    const access = this.opts.access;
+    const ops = access ? gate(this.adapter, access) : this.adapter;
+    this.session = await FuseSession.mount(ops, {
       mountpoint: this.opts.mountpoint,
       subtype: SUBTYPE,
       fsname: this.opts.source,

@@ -70,6 +70,8 @@ function prepare(db: Db) {
     inPack: db.prepare('SELECT hash, size, offset FROM chunks WHERE pack = ?'),
     maxPack: db.prepare('SELECT max(id) AS id FROM packs'),
     all: db.prepare('SELECT hash FROM chunks'),
+    after: db.prepare('SELECT hash FROM chunks WHERE hash > ? ORDER BY hash LIMIT ?'),
+    held: db.prepare('SELECT hash, size, stored FROM chunks'),
   };
 }
 
@@ -145,6 +147,10 @@ export class ChunkStore {
    * verified there and kept here. Without it a missing chunk is an error.
    */
   remote: ((hash: Hash) => Promise<Buffer>) | undefined;
+  /** Told of every chunk listed (true) or forgotten (false): the inventory other pods poll. */
+  onChange: ((hash: Hash, present: boolean) => void) | undefined;
+  /** Whether chunks fetched from other pods are kept on disk (a client pod keeps them in RAM only). */
+  keepFetched = true;
 
   constructor(opts: ChunkStoreOptions) {
     this.dir = opts.dir;
@@ -227,6 +233,7 @@ export class ChunkStore {
     if (place.pack > this.activePack) this.activePack = place.pack;
     const fresh = this.s.insert.run(hash, size, place.pack, place.offset, Date.now()).changes > 0;
     this.s.packGrow.run(place.pack, place.offset + size, fresh ? size : 0);
+    if (fresh) this.onChange?.(hash, true);
   }
 
   has(hash: Hash): boolean {
@@ -265,7 +272,7 @@ export class ChunkStore {
     const now = Date.now();
     for (const { hash, data } of this.pendingInline.values()) {
       this.s.insertData.run(hash, data);
-      this.s.insert.run(hash, data.length, null, null, now);
+      if (this.s.insert.run(hash, data.length, null, null, now).changes > 0) this.onChange?.(hash, true);
     }
     this.pendingInline.clear();
   }
@@ -323,7 +330,7 @@ export class ChunkStore {
       // now and to a pack in the background (if that fails, the chunk is
       // simply fetched again next time).
       this.cache.set(key, data);
-      this.keep(hash, data).catch(() => {});
+      if (this.keepFetched) this.keep(hash, data).catch(() => {});
       return data;
     }
   }
@@ -387,6 +394,7 @@ export class ChunkStore {
     this.s.del.run(hash);
     if (row.pack === null) this.s.delData.run(hash);
     else this.s.packLive.run(-row.size, row.pack);
+    this.onChange?.(hash, false);
   }
 
   /** Deletes a chunk this pod no longer needs (unless held). */
@@ -402,6 +410,20 @@ export class ChunkStore {
       if (row?.pack !== null && row?.pack !== undefined) packs.add(row.pack);
     }
     if (packs.size) await this.pipe.sync([...packs]);
+  }
+
+  /** Up to `limit` hashes after `after`, in order (pages of the inventory). */
+  listAfter(after: Hash, limit: number): Hash[] {
+    return (this.s.after.all(after, limit) as Array<{ hash: Buffer }>).map((r) => r.hash);
+  }
+
+  /** Every chunk on disk here, with its size and when it was stored. */
+  held(): Array<{ hash: Hash; size: number; stored: number }> {
+    return (this.s.held.all() as Array<{ hash: Buffer; size: number; stored: number }>).map((r) => ({
+      hash: r.hash,
+      size: Number(r.size),
+      stored: Number(r.stored),
+    }));
   }
 
   allHashes(): Hash[] {

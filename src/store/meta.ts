@@ -199,6 +199,13 @@ export class MetaStore {
       deleteExtents: p('DELETE FROM extents WHERE version = ?'),
       hashesOf: p('SELECT DISTINCT hash FROM extents WHERE version = ? AND hash IS NOT NULL'),
       hashUsed: p('SELECT 1 FROM extents WHERE hash = ? LIMIT 1'),
+      inodesUsing: p(
+        'SELECT DISTINCT v.ino FROM extents e JOIN versions v ON v.id = e.version WHERE e.hash = ? LIMIT ?',
+      ),
+      usedChunks: p('SELECT hash, max(length) AS length FROM extents WHERE hash IS NOT NULL GROUP BY hash'),
+      chunkUses: p(
+        'SELECT e.hash, e.length, v.ino FROM extents e JOIN versions v ON v.id = e.version WHERE e.hash IS NOT NULL',
+      ),
       orphans: p('SELECT ino FROM inodes WHERE nlink = 0'),
       counts: p(`SELECT (SELECT count(*) FROM inodes) AS inodes, (SELECT coalesce(sum(size), 0) FROM inodes) AS bytes`),
     };
@@ -536,6 +543,25 @@ export class MetaStore {
 
   isHashUsed(hash: Buffer): boolean {
     return this.st('hashUsed').get(hash) !== undefined;
+  }
+
+  /** Some of the inodes whose versions use a chunk. */
+  inodesUsing(hash: Buffer, limit = 5): Id[] {
+    return (this.st('inodesUsing').all(hash, limit) as Row[]).map((r) => r.ino as bigint);
+  }
+
+  /** Every chunk some version uses, once, with its length. */
+  usedChunks(): Array<{ hash: Buffer; length: number }> {
+    return (this.st('usedChunks').all() as Row[]).map((r) => ({ hash: r.hash as Buffer, length: Number(r.length) }));
+  }
+
+  /** Every use of a chunk by a version of a file (a chunk may come several times). */
+  chunkUses(): Array<{ hash: Buffer; length: number; ino: Id }> {
+    return (this.st('chunkUses').all() as Row[]).map((r) => ({
+      hash: r.hash as Buffer,
+      length: Number(r.length),
+      ino: r.ino as bigint,
+    }));
   }
 
   counts(): { inodes: number; bytes: number } {

@@ -16,6 +16,8 @@ export interface FetchOptions {
   log: Logger;
   /** This pod's copy of a chunk, without asking other pods (null if it has none). */
   local: (hash: Buffer) => Promise<Buffer | null>;
+  /** Pods known (from their inventories) to hold a chunk. */
+  holders?: (hash: Buffer) => readonly string[];
   timeoutMs?: number;
 }
 
@@ -72,14 +74,14 @@ export class ChunkFetcher {
    * the least busy first (fetches in flight to it), then the fastest. So a
    * sequential reader's chunks come from several pods at once.
    */
-  private candidates(key: string): PodLink[] {
-    const known = this.holders.get(key);
+  private candidates(hash: Buffer, key: string): PodLink[] {
+    const known = new Set([...(this.holders.get(key) ?? []), ...(this.opts.holders?.(hash) ?? [])]);
     const busy = (p: PodLink) => this.busy.get(p.podId) ?? 0;
     const byRtt = (a: PodLink, b: PodLink) => busy(a) - busy(b) || (a.rtt ?? 1e9) - (b.rtt ?? 1e9);
     const peers = this.opts.peers();
     return [
-      ...peers.filter((p) => known?.has(p.podId)).sort(byRtt),
-      ...peers.filter((p) => !known?.has(p.podId)).sort(byRtt),
+      ...peers.filter((p) => known.has(p.podId)).sort(byRtt),
+      ...peers.filter((p) => !known.has(p.podId)).sort(byRtt),
     ];
   }
 
@@ -95,7 +97,7 @@ export class ChunkFetcher {
 
   private async fetchFrom(hash: Buffer, key: string, signal?: AbortSignal): Promise<Buffer> {
     let lastError: unknown;
-    for (const peer of this.candidates(key)) {
+    for (const peer of this.candidates(hash, key)) {
       signal?.throwIfAborted();
       this.busy.set(peer.podId, (this.busy.get(peer.podId) ?? 0) + 1);
       try {

@@ -96,7 +96,13 @@ async function addNs(t: TestContext, n: Netns, i: number): Promise<void> {
 export async function startNetwork(
   t: TestContext,
   size: number,
-  opts: { netns?: boolean; conflict?: 'newest' | 'copy'; name?: string } = {},
+  opts: {
+    netns?: boolean;
+    conflict?: 'newest' | 'copy';
+    name?: string;
+    /** Extra arguments for pod i's create or join (e.g. --zone, --role, --capacity). */
+    podArgs?: (i: number) => string[];
+  } = {},
 ): Promise<TestNetwork> {
   const name = opts.name ?? 'net';
   const nn = opts.netns ? await makeNetns(t) : undefined;
@@ -122,6 +128,7 @@ export async function startNetwork(
   const first = await start(0);
   const create = ['network', 'create', name, '--mount', first.mount, '--pod', first.name];
   if (opts.conflict) create.push('--conflict', opts.conflict);
+  create.push(...(opts.podArgs?.(0) ?? []));
   create.push('--listen', nn ? `${first.address}` : '127.0.0.1:0');
   await first.daemon.ok(create);
   await waitFor('the first mount', () => isMounted(first.mount));
@@ -132,7 +139,17 @@ export async function startNetwork(
     const p = await start(i);
     const inviter = pods[o.via ?? 0] as NetPod;
     const token = (await inviter.daemon.ok(['invite', name])).trim();
-    await p.daemon.ok(['join', token, '--mount', p.mount, '--pod', p.name, '--listen', nn ? p.address : '127.0.0.1:0']);
+    await p.daemon.ok([
+      'join',
+      token,
+      '--mount',
+      p.mount,
+      '--pod',
+      p.name,
+      '--listen',
+      nn ? p.address : '127.0.0.1:0',
+      ...(opts.podArgs?.(i) ?? []),
+    ]);
     await waitFor(`the mount of ${p.name}`, () => isMounted(p.mount));
     pods.push(p);
     return p;

@@ -9,6 +9,10 @@ import type { Context } from '../context.js';
 import { printJson } from '../output.js';
 
 interface PodPlace {
+  role?: string;
+  zone?: string;
+  capacity?: string;
+  affinity?: string;
   mount?: string;
   data?: string;
   pod?: string;
@@ -17,14 +21,25 @@ interface PodPlace {
   json?: boolean;
 }
 
-function place(opts: PodPlace): Record<string, string> {
+function place(opts: PodPlace): Record<string, string | number> {
   return {
     ...(opts.mount ? { mount: path.resolve(opts.mount) } : {}),
     ...(opts.data ? { data: path.resolve(opts.data) } : {}),
     ...(opts.pod ? { pod: opts.pod } : {}),
     ...(opts.listen ? { listen: opts.listen } : {}),
     ...(opts.advertise ? { advertise: opts.advertise } : {}),
+    ...(opts.role ? { role: opts.role } : {}),
+    ...(opts.zone ? { zone: opts.zone } : {}),
+    ...(opts.capacity ? { capacity: opts.capacity } : {}),
+    ...(opts.affinity !== undefined ? { affinity: parseAffinity(opts.affinity) } : {}),
   };
+}
+
+export function parseAffinity(v: string): number {
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || n > 1000)
+    throw new UsageError(`invalid --affinity ${v} (expected a number from 0 to 1000)`);
+  return n;
 }
 
 function reportPod(ctx: Context, pod: PodInfo, what: string): void {
@@ -63,9 +78,23 @@ async function join(ctx: Context, token: string, opts: PodPlace) {
 }
 
 async function set(ctx: Context, network: string, key: string, value: string, opts: { json?: boolean }) {
-  const pod = await request<PodInfo>(ctx.client(), 'POST', '/v1/network-config', { network, key, value });
-  if (opts.json) return printJson(pod);
-  ctx.say(`${network}: ${key} = ${value}`);
+  const r = await request<{ settings: Record<string, string> }>(ctx.client(), 'POST', '/v1/network-config', {
+    network,
+    key,
+    value,
+  });
+  if (opts.json) return printJson(r.settings);
+  ctx.say(`${network}: ${key} = ${r.settings[key] ?? value}`);
+}
+
+async function show(ctx: Context, network: string, opts: { json?: boolean }) {
+  const r = await request<{ settings: Record<string, string> }>(
+    ctx.client(),
+    'GET',
+    `/v1/network-config?network=${encodeURIComponent(network)}`,
+  );
+  if (opts.json) return printJson(r.settings);
+  for (const [k, v] of Object.entries(r.settings)) ctx.say(`${k} = ${v}`);
 }
 
 function podPlaceOptions(c: Command): Command {
@@ -75,6 +104,10 @@ function podPlaceOptions(c: Command): Command {
     .option('--pod <name>', 'name of this pod (default: host name and a random suffix)')
     .option('--listen <host:port>', 'where this pod accepts the other pods (default 127.0.0.1 and a free port)')
     .option('--advertise <host:port>', 'where the other pods should dial this one, if not the listen address')
+    .option('--role <role>', 'storage (holds replicas, default), cache, client (stores nothing durable) or backup')
+    .option('--zone <name>', 'datacenter or site: replicas go to distinct zones first (default: default)')
+    .option('--capacity <size>', 'bytes this pod may hold for replicas, e.g. 500GiB (default: its disk)')
+    .option('--affinity <n>', 'share of replicas relative to the other pods (default 1; 0: only when needed)')
     .option('--json', 'print the pod as JSON');
 }
 
@@ -88,12 +121,19 @@ export function register(program: Command, ctx: Context): void {
       .option('--conflict <policy>', 'how concurrent edits resolve: copy (keep both) or newest', 'copy'),
   ).action((name, opts) => ctx.run(() => create(ctx, name, opts)));
   n.command('set')
-    .description('change a network setting, on every pod: conflict newest|copy')
+    .description(
+      'change a network setting, on every pod: conflict newest|copy; redundancy N (replicas of each chunk); grace DURATION (how long a silent pod is waited for before its data is rebuilt elsewhere); reaction.favorable|reaction.mitigated|reaction.grave LIST (of rebuild, read-only, cut)',
+    )
     .argument('<network>')
-    .argument('<key>', 'conflict')
-    .argument('<value>', 'newest or copy')
-    .option('--json', 'print the pod as JSON')
+    .argument('<key>', 'conflict, redundancy, grace, reaction.favorable, reaction.mitigated or reaction.grave')
+    .argument('<value>', 'e.g. newest, 3, 10m, rebuild,read-only')
+    .option('--json', 'print every setting as JSON')
     .action((network, key, value, opts) => ctx.run(() => set(ctx, network, key, value, opts)));
+  n.command('show')
+    .description("print the network's settings")
+    .argument('<network>')
+    .option('--json', 'print as JSON')
+    .action((network, opts) => ctx.run(() => show(ctx, network, opts)));
   program
     .command('invite')
     .description('print a one-time token that lets another pod join a network')
