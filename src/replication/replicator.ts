@@ -50,6 +50,10 @@ export interface LocalChunks {
   isHeld(hash: Buffer): boolean;
   getLocal(hash: Buffer): Promise<Buffer | null>;
   keep(hash: Buffer, data: Buffer): Promise<void>;
+  /** Keeps a replica, synced and committed before it returns. */
+  keepDurable(hash: Buffer, data: Buffer): Promise<void>;
+  /** Listed here (committed), not only staged. */
+  stored(hash: Buffer): boolean;
   remove(hash: Buffer): void;
 }
 
@@ -163,7 +167,7 @@ export class Replicator {
     this.o.handle('chunk.has', (body) => {
       const hashes = (body as { hashes?: unknown })?.hashes;
       if (!Array.isArray(hashes) || hashes.length > 100_000) throw new Error('chunk.has: malformed');
-      return { has: hashes.map((h) => Buffer.isBuffer(h) && this.o.chunks.has(h)) };
+      return { has: hashes.map((h) => Buffer.isBuffer(h) && this.o.chunks.stored(h)) };
     });
     this.o.handle('chunk.inventory', (body) => this.o.inventory.serve(body));
     this.timer = setInterval(() => this.tick(), intervalMs);
@@ -504,7 +508,7 @@ export class Replicator {
   private async run(job: Job): Promise<number> {
     if (job.kind === 'fetch') {
       const data = await this.o.fetch(job.hash);
-      await this.o.chunks.keep(job.hash, data);
+      await this.o.chunks.keepDurable(job.hash, data);
       return data.length;
     }
     const data = await this.o.chunks.getLocal(job.hash);
@@ -540,10 +544,10 @@ export class Replicator {
     const stored: string[] = [];
     let full = false;
     const me = this.o.pods().find((p) => p.self);
-    if (this.o.chunks.has(hash)) stored.push(me?.id ?? '');
+    if (this.o.chunks.stored(hash)) stored.push(me?.id ?? '');
     else if (this.o.selfStats().free < data.length) full = true;
     else {
-      await this.o.chunks.keep(hash, data);
+      await this.o.chunks.keepDurable(hash, data);
       stored.push(me?.id ?? '');
     }
     const [next, ...rest] = chain;

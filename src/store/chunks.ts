@@ -313,6 +313,30 @@ export class ChunkStore {
     }
   }
 
+  /** Whether the chunk is listed here (not just staged for the next commit). */
+  stored(hash: Hash): boolean {
+    return this.s.get.get(hash) !== undefined;
+  }
+
+  /**
+   * Keeps a replica another pod sent, durably before returning: its bytes
+   * synced and its listing committed, so the sender may count on it (and
+   * drop its own surplus copy).
+   */
+  async keepDurable(hash: Hash, data: Buffer): Promise<void> {
+    await this.put(hash, data);
+    try {
+      if (this.pendingInline.has(hashHex(hash))) {
+        this.beforeStatement();
+        this.flushInline();
+      }
+      await this.sync([hash]);
+      this.commitNow();
+    } finally {
+      this.release([hash]);
+    }
+  }
+
   /** Keeps a copy of a chunk that came from another pod (not held: nothing here may use it yet). */
   async keep(hash: Hash, data: Buffer): Promise<void> {
     await this.put(hash, data);
