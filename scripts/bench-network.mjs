@@ -7,7 +7,7 @@
 //    joins afterwards (so holds none of its chunks) reads it: MiB/s;
 //  - for comparison, the same file read back in A (chunks local) and a
 //    single TLS stream's raw throughput is left to the transport unit tests.
-// Env: TRIALS, SIZE_MIB. Prints lines starting with "network:".
+// C joins as a cache pod, so placement never sends it chunks. Env: TRIALS, SIZE_MIB. Prints lines starting with "network:".
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -64,11 +64,11 @@ function pct(xs, p) {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
-async function join(pod, via) {
+async function join(pod, via, extra = []) {
   fs.mkdirSync(path.dirname(pod.home), { recursive: true });
   wh(pod, ['daemon', 'start']);
   const token = wh(via, ['invite', 'bench']).trim();
-  wh(pod, ['join', token, '--mount', pod.mnt, '--pod', pod.n, '--listen', '127.0.0.1:0']);
+  wh(pod, ['join', token, '--mount', pod.mnt, '--pod', pod.n, '--listen', '127.0.0.1:0', ...extra]);
   await until(`the mount of ${pod.n}`, () => mounted(pod.mnt));
 }
 
@@ -97,7 +97,7 @@ async function main() {
     `network: propagation of a 4 KiB file, close() in A to content readable in B, ${TRIALS} trials: p50 ${pct(lat, 50).toFixed(1)} ms, p95 ${pct(lat, 95).toFixed(1)} ms, max ${Math.max(...lat).toFixed(1)} ms`,
   );
 
-  // A large file written in A (its chunks also pushed to B).
+  // A large file written in A (redundancy 2: every chunk also pushed to B).
   const big = path.join(a.mnt, 'big.bin');
   const piece = Buffer.alloc(1 << 20);
   const hash = createHash('sha256');
@@ -115,13 +115,13 @@ async function main() {
     `network: wrote ${SIZE_MIB} MiB in A at ${((SIZE_MIB * 1000) / (Date.now() - t0)).toFixed(0)} MiB/s (chunks pushed to B meanwhile)`,
   );
 
-  // C joins once A has pushed every chunk to B: it holds none of them, A and B hold them all.
+  // C, a cache pod (never a target), joins once A has pushed every chunk to B: it holds none of them.
   await until(
     'the push of the chunks to B',
-    () => JSON.parse(wh(a, ['status', '--json'])).pods[0].sync.pushBacklog === 0,
+    () => JSON.parse(wh(a, ['status', '--json'])).pods[0].sync.backlog === 0,
     600_000,
   );
-  await join(c, a);
+  await join(c, a, ['--role', 'cache']);
   const onC = path.join(c.mnt, 'big.bin');
   await until('big.bin on c', () => fs.statSync(onC, { throwIfNoEntry: false })?.size === SIZE_MIB << 20);
   const readAll = (file) => {

@@ -2,8 +2,9 @@
 # npm run bench: the figures in docs/PERFORMANCE.md, measured on a Wormhole
 # mount and on a tmpfs directory in the same run (these machines are noisy:
 # compare the two, not figures across runs).
-#   BENCH_ONLY="fio meta pjdfstest memory network" to choose; default all.
-#   TRIALS, SIZE_MIB  propagation trials (100) and remote-read file size (1024) of the network figures
+#   BENCH_ONLY="fio meta pjdfstest memory network redundancy" to choose; default all.
+#   TRIALS, SIZE_MIB  propagation trials (100) and remote-read file size (1024) of the network figures;
+#             SIZE_MIB is also the data restored by the redundancy figure (default 2048 there)
 #   EVAL_DIR  the third-party checks (default ../shared/eval)
 #   PJD_SRC   a built pjdfstest (default ~/.cache/pjdfstest); skipped if absent
 #   BENCH_FILES  files for the memory measurement (default 100000)
@@ -17,7 +18,7 @@ ensure_build
 
 EVAL_DIR=${EVAL_DIR:-$(cd ../shared/eval 2>/dev/null && pwd || true)}
 [ -n "$EVAL_DIR" ] && [ -x "$EVAL_DIR/fio.sh" ] || die "set EVAL_DIR to the directory holding fio.sh, meta.sh and pjdfstest.sh"
-ONLY=${BENCH_ONLY:-fio meta pjdfstest memory network}
+ONLY=${BENCH_ONLY:-fio meta pjdfstest memory network redundancy}
 PJD_SRC=${PJD_SRC:-$HOME/.cache/pjdfstest}
 N_FILES=${BENCH_FILES:-100000}
 
@@ -81,7 +82,13 @@ if has network; then
   mkdir -p "$WORK/net"
   node scripts/bench-network.mjs "$WORK/net" | grep '^network:' | tee -a "$OUT"
 fi
+if has redundancy; then
+  say "redundancy: placement balance, and restoring R after losing one of five pods (SIZE_MIB, default 2048)"
+  $WH daemon stop >/dev/null 2>&1 || true
+  mkdir -p "$WORK/red"
+  node scripts/bench-redundancy.mjs "$WORK/red" | grep '^redundancy:' | tee -a "$OUT"
+fi
 echo
 say "summary"
-grep -E 'SUMMARY|pjdfstest:|memory:|network:' "$OUT"
+grep -E 'SUMMARY|pjdfstest:|memory:|network:|redundancy:' "$OUT"
 cp "$OUT" "/tmp/wormhole-bench-$(date +%Y%m%d-%H%M%S).txt"

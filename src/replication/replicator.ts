@@ -140,6 +140,8 @@ export class Replicator {
   report: HealthReport;
   /** Bytes sent by repair and placement since start. */
   sentBytes = 0;
+  /** Bytes of replicas being stored now. */
+  private receiving = 0;
 
   constructor(private readonly o: ReplicatorOptions) {
     const s = o.settings();
@@ -545,9 +547,15 @@ export class Replicator {
     let full = false;
     const me = this.o.pods().find((p) => p.self);
     if (this.o.chunks.stored(hash)) stored.push(me?.id ?? '');
-    else if (this.o.selfStats().free < data.length) full = true;
+    // Room is counted with the chunks being received meanwhile, so concurrent puts cannot overshoot.
+    else if (this.o.selfStats().free - this.receiving < data.length) full = true;
     else {
-      await this.o.chunks.keepDurable(hash, data);
+      this.receiving += data.length;
+      try {
+        await this.o.chunks.keepDurable(hash, data);
+      } finally {
+        this.receiving -= data.length;
+      }
       stored.push(me?.id ?? '');
     }
     const [next, ...rest] = chain;

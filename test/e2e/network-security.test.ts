@@ -425,7 +425,7 @@ test('a removed pod is cut off both ways, shown as removed, and told so', async 
   await propagates(net, a, [b, c], 'before');
   const cId = (await onlyPod(c.daemon)).id;
 
-  const out = await a.daemon.ok(['pod', 'remove', c.name]);
+  const out = await a.daemon.ok(['pod', 'remove', c.name, '--force']);
   assert.match(out, /removed/);
   for (const p of [a, b]) {
     await net.waitFor(`${p.name} to show ${c.name} removed`, async () => {
