@@ -8,10 +8,11 @@
 //  - for comparison, the same file read back in A (chunks local) and a
 //    single TLS stream's raw throughput is left to the transport unit tests.
 // C joins as a cache pod, so placement never sends it chunks. Env: TRIALS, SIZE_MIB. Prints lines starting with "network:".
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { mounted, stopAll, until, wh } from './lib/bench-pods.mjs';
 
 const work = process.argv[2];
 if (!work) {
@@ -20,36 +21,7 @@ if (!work) {
 }
 const TRIALS = Number(process.env.TRIALS ?? 100);
 const SIZE_MIB = Number(process.env.SIZE_MIB ?? 1024);
-const cli = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../bin/wormhole.js');
 const pods = ['a', 'b', 'c'].map((n) => ({ n, home: path.join(work, n, 'home'), mnt: path.join(work, n, 'mnt') }));
-
-function wh(pod, args) {
-  return execFileSync(process.execPath, [cli, '--home', pod.home, ...args], { encoding: 'utf8' });
-}
-
-function mounted(dir) {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === dir);
-}
-
-async function until(what, probe, ms = 120_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (probe()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function stopAll() {
-  for (const p of pods) {
-    if (fs.existsSync(p.home))
-      spawnSync(process.execPath, [cli, '--home', p.home, 'daemon', 'stop'], { stdio: 'ignore' });
-    if (mounted(p.mnt)) spawnSync('umount', ['-l', p.mnt]);
-  }
-}
 
 function readOr(file) {
   try {
@@ -198,5 +170,5 @@ try {
   await rawTls();
   await main();
 } finally {
-  stopAll();
+  stopAll(pods);
 }

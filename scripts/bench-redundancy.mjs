@@ -8,9 +8,10 @@
 //    1 s; time from the kill until every chunk has two copies again, and
 //    the bytes sent meanwhile.
 // Env: SIZE_MIB. Prints lines starting with "redundancy:".
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { mounted, root, stopAll, until, wh } from './lib/bench-pods.mjs';
 
 const work = process.argv[2];
 if (!work) {
@@ -18,38 +19,15 @@ if (!work) {
   process.exit(2);
 }
 const SIZE_MIB = Number(process.env.SIZE_MIB ?? 2048);
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const cli = path.join(root, 'bin/wormhole.js');
+/** Placing and restoring gigabytes on a small VM takes minutes. */
+const LONG = 1_800_000;
 const pods = [0, 1, 2, 3, 4].map((i) => ({
   n: `p${i}`,
   home: path.join(work, `p${i}`, 'home'),
   mnt: path.join(work, `p${i}`, 'mnt'),
 }));
 
-const wh = (pod, args) => execFileSync(process.execPath, [cli, '--home', pod.home, ...args], { encoding: 'utf8' });
-const mounted = (dir) =>
-  fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === dir);
 const health = (pod) => JSON.parse(wh(pod, ['status', '--json'])).pods[0].health;
-
-async function until(what, probe, ms = 1_800_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (probe()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function stopAll() {
-  for (const p of pods) {
-    if (fs.existsSync(p.home))
-      spawnSync(process.execPath, [cli, '--home', p.home, 'daemon', 'stop'], { stdio: 'ignore' });
-    if (mounted(p.mnt)) spawnSync('umount', ['-l', p.mnt]);
-  }
-}
 
 async function placement() {
   const m = await import(path.join(root, 'dist/src/replication/placement-stats.js'));
@@ -90,11 +68,15 @@ async function restore() {
     }
     fs.closeSync(fd);
   }
-  await until('every chunk on its two targets', () => {
-    const h = health(a);
-    const copies = h.pods.reduce((s, p) => s + (p.chunks ?? 0), 0);
-    return h.below === 0 && !h.repair.active && copies === 2 * h.chunks;
-  });
+  await until(
+    'every chunk on its two targets',
+    () => {
+      const h = health(a);
+      const copies = h.pods.reduce((s, p) => s + (p.chunks ?? 0), 0);
+      return h.below === 0 && !h.repair.active && copies === 2 * h.chunks;
+    },
+    LONG,
+  );
   let h = health(a);
   console.log(
     `redundancy: wrote ${SIZE_MIB} MiB on five pods (R=2) and placed it in ${((Date.now() - t0) / 1000).toFixed(1)} s; per pod: ${h.pods.map((p) => `${p.name} ${(p.bytes / 2 ** 20).toFixed(0)} MiB`).join(', ')}`,
@@ -110,10 +92,14 @@ async function restore() {
   process.kill(pid, 'SIGKILL');
   await until('p4 seen lost', () => health(a).pods.find((p) => p.name === victim.n).state === 'lost');
   const lostAt = Date.now();
-  await until('redundancy restored', () => {
-    h = health(a);
-    return h.below === 0 && !h.repair.active;
-  });
+  await until(
+    'redundancy restored',
+    () => {
+      h = health(a);
+      return h.below === 0 && !h.repair.active;
+    },
+    LONG,
+  );
   const ms = Date.now() - lostAt;
   const sent =
     pods.slice(0, 4).reduce((s, p) => s + JSON.parse(wh(p, ['status', '--json'])).pods[0].sync.sentBytes, 0) -
@@ -128,5 +114,5 @@ try {
   await placement();
   await restore();
 } finally {
-  stopAll();
+  stopAll(pods);
 }

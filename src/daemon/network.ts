@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { readSettings } from '../config/network.js';
 import type { PodConfig } from '../config/schema.js';
-import { ROOT_INO, TRASH_INO } from '../core/ids.js';
+import { ROOT_INO } from '../core/ids.js';
 import type { Handle, PodLink } from '../core/link.js';
 import type { Logger } from '../core/log.js';
 import type { FileSystem } from '../fs/filesystem.js';
@@ -209,7 +209,7 @@ export class PodNetwork {
       {
         usedChunks: () => meta.usedChunks(),
         chunkUses: () => meta.chunkUses(),
-        parentOf: (ino) => meta.entriesOf(ino).find((e) => e.parent !== TRASH_INO)?.parent,
+        parentOf: (ino) => meta.liveEntry(ino)?.parent,
       },
       { redundancy: settings.redundancy, overrides, backupRoots },
     );
@@ -420,7 +420,7 @@ export function pathOf(meta: MetaStore, ino: bigint): string {
   const parts: string[] = [];
   let cur = ino;
   while (cur !== ROOT_INO && parts.length < 1000) {
-    const e = meta.entriesOf(cur).find((x) => x.parent !== TRASH_INO);
+    const e = meta.liveEntry(cur);
     if (!e) return parts.length ? `(deleted)/${parts.reverse().join('/')}` : '(deleted)';
     parts.push(e.name.toString());
     cur = e.parent;

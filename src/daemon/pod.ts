@@ -8,11 +8,12 @@ import { describeSettings, normalizeSetting, parseRedundancy } from '../config/n
 import type { PodConfig } from '../config/schema.js';
 import { formatBytes } from '../config/units.js';
 import { errorMessage, UsageError } from '../core/errors.js';
-import { MAX_PREFIX, ROOT_INO, TRASH_INO } from '../core/ids.js';
+import { MAX_PREFIX } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
 import { FileSystem } from '../fs/filesystem.js';
 import { PodMount } from '../mount/mount.js';
 import { encodeInvite, fingerprint, parseAddress } from '../net/index.js';
+import { nearest } from '../replication/demand.js';
 import type { HealthReport } from '../replication/replicator.js';
 import { Checkpointer } from '../store/checkpointer.js';
 import { ChunkStore } from '../store/chunks.js';
@@ -381,14 +382,13 @@ export class Pod {
     const tree = this.requireTree();
     const ino = this.inodeAt(rel);
     const all = folderSettings(tree.meta);
-    let r: number | undefined;
-    for (let cur: bigint | undefined = ino; cur !== undefined && r === undefined; ) {
-      r = all.get(cur)?.redundancy;
-      if (cur === ROOT_INO) break;
-      cur = tree.meta.entriesOf(cur).find((e) => e.parent !== TRASH_INO)?.parent;
-    }
-    const settings = this.settings();
-    return { path: pathOf(tree.meta, ino), set: all.get(ino) ?? {}, redundancy: r ?? Number(settings.redundancy) };
+    const overrides = new Map([...all].flatMap(([i, f]) => (f.redundancy ? [[i, f.redundancy] as const] : [])));
+    const r = nearest(ino, (i) => tree.meta.liveEntry(i)?.parent, overrides);
+    return {
+      path: pathOf(tree.meta, ino),
+      set: all.get(ino) ?? {},
+      redundancy: r ?? Number(this.settings().redundancy),
+    };
   }
 
   setFolderConfig(rel: string, key: string, value: string): { path: string; set: FolderSettings; redundancy: number } {

@@ -29,6 +29,22 @@ export interface DemandOptions {
   backupRoots?: Set<bigint>;
 }
 
+/** The value set on `ino` or on its nearest folder, if any. */
+export function nearest<T>(
+  ino: bigint,
+  parentOf: (ino: bigint) => bigint | undefined,
+  set: Map<bigint, T>,
+): T | undefined {
+  let cur: bigint | undefined = ino;
+  for (let depth = 0; cur !== undefined && depth < 4096; depth++) {
+    const v = set.get(cur);
+    if (v !== undefined) return v;
+    if (cur === ROOT_INO || cur === TRASH_INO) return undefined;
+    cur = parentOf(cur);
+  }
+  return undefined;
+}
+
 export function demand(src: DemandSource, o: DemandOptions): Need[] {
   if (o.overrides.size === 0 && !o.backupRoots)
     return src.usedChunks().map((c) => ({ hash: c.hash, size: c.length, r: o.redundancy, backup: true }));

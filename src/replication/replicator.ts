@@ -316,6 +316,8 @@ export class Replicator {
     let lost = 0;
     let lostBytes = 0;
     const surplus: Array<{ hash: Buffer; size: number; stored: number; to: PodView[] }> = [];
+    // Repair follows the reaction to the state found by the previous pass.
+    const rebuild = s.reactions[this.report.state === 'isolated' ? 'favorable' : this.report.state].includes('rebuild');
     const needs = this.o.needs();
     const counts = new Map<number, { chunks: number; bytes: number }>();
     for (let i = 0; i < needs.length; i++) {
@@ -361,8 +363,7 @@ export class Replicator {
       }
       const responsible = t.find((p) => live.has(p.number) && holds(p.number))?.number ?? Math.min(...liveHolders);
       const missing = t.filter((p) => !p.self && p.connected && !holds(p.number));
-      const reactions = s.reactions[this.report.state === 'isolated' ? 'favorable' : this.report.state];
-      if (missing.length && responsible === self && reactions.includes('rebuild'))
+      if (missing.length && responsible === self && rebuild)
         this.enqueue({ kind: 'push', hash: need.hash, size: need.size, to: missing });
       const target = t.some((p) => p.self);
       if (

@@ -3,7 +3,7 @@
  * content versions and their extents. No policy lives here: callers (tree/,
  * fs/) decide what changes, inside their own transactions.
  */
-import type { Id } from '../core/ids.js';
+import { type Id, TRASH_INO } from '../core/ids.js';
 import type { Db, Statement } from './db.js';
 
 export interface Inode {
@@ -378,6 +378,11 @@ export class MetaStore {
 
   entriesOf(ino: Id): DirEntry[] {
     return (this.st('entriesOf').all(ino) as Row[]).map(toEntry);
+  }
+
+  /** The first name of `ino` that is not in the trash (its folder is `parent`), if any. */
+  liveEntry(ino: Id): DirEntry | undefined {
+    return this.entriesOf(ino).find((e) => e.parent !== TRASH_INO);
   }
 
   insertEntry(e: DirEntry): void {

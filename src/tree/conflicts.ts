@@ -35,7 +35,7 @@ function sameBytes(a: Extent[], b: Extent[]): boolean {
 /** The older version stays as a file of its own beside the first live name of `inode`. */
 function keepCopy(p: Placement, inode: Inode, older: Id): void {
   const { meta } = p;
-  const e = meta.entriesOf(inode.ino).find((x) => x.parent !== TRASH_INO);
+  const e = meta.liveEntry(inode.ino);
   const v = meta.getVersion(older);
   if (!e || !v) return;
   const ino = derivedId(p.stamp, 'conflict-inode');

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { SeededBytes, sha256, sha256File } from '../helpers/files.js';
-import { health, podInfo, readError, settled } from '../helpers/health.js';
+import { health, podInfo, readError, settled, where } from '../helpers/health.js';
 import { type NetPod, startNetwork } from '../helpers/network.js';
 
 const MiB = 1024 * 1024;
@@ -47,6 +47,16 @@ test('a client pod stores no replica and keeps its cache within budget; capacity
   assert.equal(ci.chunkBytes, 0, 'nothing kept on disk');
   assert.ok(ci.cacheBytes <= ci.cacheBudget, `RAM cache ${ci.cacheBytes} within ${ci.cacheBudget}`);
   assert.equal(ci.cacheBudget, 2 * MiB);
+
+  // A file can ask for more copies than the network's redundancy; the folder keeps its own.
+  const f0 = path.join(client.mount, 'd', 'f0');
+  await client.daemon.ok(['config', 'set', f0, 'redundancy', '3']);
+  const conf = (p: string) => client.daemon.ok(['config', 'get', p, '--json']).then((o) => JSON.parse(o));
+  assert.deepEqual(await conf(f0), { path: '/d/f0', set: { redundancy: 3 }, redundancy: 3 });
+  assert.deepEqual(await conf(path.join(client.mount, 'd')), { path: '/d', set: {}, redundancy: 2 });
+  await net.waitFor('d/f0 on all three storage pods', async () =>
+    (await where(client, f0)).ranges.every((r) => r.holders.length === 3),
+  );
 
   // A storage pod is lost; the two left cannot hold 9 MiB each within 8 MiB: mitigated.
   await a.daemon.ok(['network', 'set', net.name, 'reaction.mitigated', 'rebuild,read-only']);
